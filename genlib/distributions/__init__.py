@@ -1,0 +1,32 @@
+"""2D targets with exact densities (see ``../shared/TARGETS.md``): a registry by stable name.
+
+>>> from genlib import distributions
+>>> distributions.names()            # ['8gaussians', '25gaussians', 'moons', ...]
+>>> p = distributions.build("moons")
+>>> x = p.sample(1000, generator=torch.Generator().manual_seed(0)); p.log_prob(x)
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from genlib.distributions.base import TARGETS, Bounds, GaussianMixture, Target2D, register
+
+# Every module in this package registers its targets on import (adding a target is one file or
+# one decorated definition).
+for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _mod.name != "base" and not _mod.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod.name}")
+
+__all__ = ["TARGETS", "Bounds", "GaussianMixture", "Target2D", "register", "names", "build"]
+
+
+def names() -> list[str]:
+    """The registered target names, in display order."""
+    return TARGETS.names()
+
+
+def build(name: str, **kwargs) -> Target2D:
+    """Instantiate target ``name`` with its keyword parameters."""
+    return TARGETS.build(name, **kwargs)

@@ -1,0 +1,206 @@
+"""Runs: a frozen, hashable spec of (model, target, training) -> a trained model, cached on disk.
+
+The same code path serves the pages (through ``genlib.ui``'s cached calls), the command line and the
+benchmarks::
+
+    spec = RunSpec.from_preset("ddpm", "moons", preset="fast", seed=0)
+    trained = run(spec)             # loads assets/pretrained/<key>.pt or the cache when present
+    metrics = evaluate(trained)     # sliced Wasserstein, MMD (+ floors), exact KL where defined
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from genlib import distributions, models
+from genlib.checkpoints import (
+    CheckpointError,
+    cache_path,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from genlib.device import get_device, make_generator
+from genlib.distributions.base import Target2D
+from genlib.metrics import exact_kl, mmd_rbf, noise_floor, sliced_wasserstein
+from genlib.models.base import GenerativeModel, HasLogProb
+from genlib.training import OnStep, TrainConfig, TrainResult, train
+
+__all__ = ["TargetSpec", "RunSpec", "Trained", "run", "build_model", "evaluate", "freeze", "load_trained"]
+
+Params = tuple[tuple[str, Any], ...]
+
+
+def freeze(kw: dict[str, Any] | Params | None) -> Params:
+    """A dict of keyword arguments as a sorted tuple of pairs (hashable; lists become tuples)."""
+    if kw is None:
+        return ()
+    items = kw.items() if isinstance(kw, dict) else kw
+
+    def fz(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple(fz(e) for e in v)
+        if isinstance(v, dict):
+            return freeze(v)
+        return v
+
+    return tuple(sorted((str(k), fz(v)) for k, v in items))
+
+
+def _thaw(v: Any) -> Any:
+    return list(map(_thaw, v)) if isinstance(v, tuple) else v
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    name: str
+    params: Params = ()
+
+    def build(self) -> Target2D:
+        return distributions.build(self.name, **dict(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": {k: _thaw(v) for k, v in self.params}}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: str
+    target: TargetSpec
+    model_params: Params = ()
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_preset(
+        cls,
+        model: str,
+        target: str | TargetSpec,
+        preset: str = "fast",
+        seed: int = 0,
+        target_params: dict[str, Any] | None = None,
+        model_overrides: dict[str, Any] | None = None,
+        **train_overrides: Any,
+    ) -> RunSpec:
+        p = models.preset(model, preset)
+        tspec = target if isinstance(target, TargetSpec) else TargetSpec(target, freeze(target_params))
+        cfg = TrainConfig().with_overrides(**{**p.train, "seed": seed, **train_overrides})
+        return cls(model, tspec, freeze({**p.model, **(model_overrides or {})}), cfg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "target": self.target.to_dict(),
+            "model_params": {k: _thaw(v) for k, v in self.model_params},
+            "train": self.train.to_dict(),
+        }
+
+    def key(self) -> str:
+        """Content address: sha256 of the canonical JSON of the spec (first 24 hex digits)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:24]
+
+
+@dataclass
+class Trained:
+    spec: RunSpec
+    model: GenerativeModel
+    target: Target2D
+    result: TrainResult
+    source: str = "trained"  # "trained" | "cache" | "pretrained"
+
+
+def build_model(spec: RunSpec) -> GenerativeModel:
+    return models.build(spec.model, **{k: _thaw(v) for k, v in spec.model_params})
+
+
+def _meta(result: TrainResult) -> dict[str, Any]:
+    return {
+        "steps_done": result.steps_done,
+        "status": result.status,
+        "message": result.message,
+        "seconds": result.seconds,
+        "history": result.history,
+        "snapshots": [(s, x) for s, x in result.snapshots],
+        "saved_at": time.time(),
+    }
+
+
+def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -> Trained:
+    """Rebuild the model of ``spec`` from a checkpoint (raises CheckpointError if absent/invalid)."""
+    path = path or find_checkpoint(spec.key())
+    if path is None:
+        raise CheckpointError(f"no checkpoint for {spec.model} on {spec.target.name}")
+    ck = load_checkpoint(path)
+    model = build_model(spec)
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint does not fit model {spec.model!r}: {exc}") from None
+    meta = ck.get("meta", {})
+    result = TrainResult(
+        steps_done=int(meta.get("steps_done", 0)),
+        status=meta.get("status", "ok"),
+        message=meta.get("message", ""),
+        history=list(meta.get("history", [])),
+        snapshots=[(int(s), x) for s, x in meta.get("snapshots", [])],
+        seconds=float(meta.get("seconds", 0.0)),
+    )
+    model.to(device or get_device()).eval()
+    source = "pretrained" if "pretrained" in str(path) else "cache"
+    return Trained(spec, model, spec.target.build(), result, source)
+
+
+def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) -> Trained:
+    """Train ``spec`` (or load it from the pretrained/cached checkpoint) and persist the result.
+    Runs that the user stopped or that diverged are returned but not cached."""
+    if use_cache and find_checkpoint(spec.key()) is not None:
+        try:
+            return load_trained(spec)
+        except CheckpointError:
+            pass  # a stale or corrupt cache entry: retrain and overwrite
+    target = spec.target.build()
+    model = build_model(spec)
+    result = train(model, target, spec.train, on_step=on_step)
+    if use_cache and result.status == "ok":
+        try:
+            save_checkpoint(cache_path(spec.key()), model.state_dict(), spec.to_dict(), _meta(result))
+        except OSError:
+            pass  # a read-only cache directory must not break training
+    return Trained(spec, model, target, result)
+
+
+def evaluate(trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = True) -> dict[str, float]:
+    """Sample metrics (with their floors) and, where the model has a density, exact KL(p‖q)."""
+    g = make_generator(seed)
+    target = trained.target
+    model = trained.model
+    with torch.no_grad():
+        xs = model.sample(n, generator=make_generator(seed, model.device)).detach().cpu().float()
+    finite = torch.isfinite(xs).all(1)
+    out: dict[str, float] = {"n": float(n), "non_finite": float((~finite).sum())}
+    xs = xs[finite]
+    ref = target.sample(n, generator=g)
+    out["sliced_wasserstein"] = sliced_wasserstein(xs, ref, generator=g)
+    out["sliced_wasserstein_floor"] = noise_floor(target, n, "sliced_wasserstein")
+    out["mmd"] = mmd_rbf(xs, ref, generator=g)
+    out["mmd_floor"] = noise_floor(target, min(n, 2000), "mmd")
+    if with_kl and isinstance(model, HasLogProb):
+        dev = model.device
+
+        def log_q(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model.log_prob(x.to(dev)).detach().cpu()
+
+        try:
+            kl = exact_kl(target, log_q, n=min(n, 5000), generator=g)
+            out.update({f"exact_{k}": v for k, v in kl.items()})
+        except (NotImplementedError, RuntimeError):
+            pass
+    return {k: (v if math.isfinite(v) else float("inf")) for k, v in out.items()}
