@@ -15,5 +15,7 @@ setup_app()
 nav: dict[str, list] = {}
 for section, path, title, icon in page_table():
     if (ROOT / path).is_file():
-        nav.setdefault(section, []).append(st.Page(str(ROOT / path), title=title, icon=icon, default=path.endswith("home.py")))
+        nav.setdefault(section, []).append(
+            st.Page(str(ROOT / path), title=title, icon=icon, default=path.endswith("home.py"))
+        )
 st.navigation(nav).run()

@@ -116,10 +116,13 @@ def train(
     configure_threads()
     device = device or get_device()
     model.to(device).train()
+    if callable(getattr(model, "attach_target", None)):
+        model.attach_target(target)  # models that need the target density (reverse-KL flow)
     torch.manual_seed(cfg.seed)  # for modules that draw internally without a generator
     g_cpu = make_generator(cfg.seed)
     data = target.sample(cfg.data_size, generator=g_cpu).to(device)  # (D, 2)
-    g_dev = make_generator(cfg.seed + 1, device)
+    g_dev = make_generator(cfg.seed + 1, device)  # mini-batch indices
+    g_snap = make_generator(cfg.seed + 2, device)  # snapshots (so they never shift the batches)
     optimizers = model.configure_optimizers(cfg.lr)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg)) for o in optimizers]
     ema_params = model.ema_parameters() if cfg.ema > 0 else []
@@ -161,7 +164,7 @@ def train(
             last_good = copy.deepcopy(model.state_dict())
             last_good_ema = [t.clone() for t in ema_shadow]
             if cfg.snapshot_every and (step % cfg.snapshot_every == 0 or step == cfg.steps):
-                result.snapshots.append((step, _snapshot(model, cfg, g_dev)))
+                result.snapshots.append((step, _snapshot(model, cfg, g_snap)))
             if on_step is not None and on_step(step, row) is False:
                 result.status = "stopped"
                 result.message = f"stopped by the user at step {step}"

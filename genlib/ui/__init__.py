@@ -1,0 +1,90 @@
+"""The Streamlit layer (the only place besides ``pages/`` that imports streamlit).
+
+A page is::
+
+    from genlib import ui, viz
+    ui.setup_page("ddpm")
+    ui.header("ddpm")
+    spec = ui.run_form("ddpm", default_target="moons")
+    trained = ui.train_panel(spec)
+    if trained is not None:
+        ui.figure(viz.scatter({...}, trained.target.bounds), name="ddpm_samples", data=...)
+        ui.metrics_panel(trained)
+        ui.downloads(trained)
+    ui.theory("ddpm")
+
+Texts: ``ui.t("ddpm.key")`` from ``assets/texts/ddpm.toml`` (``[en]``/``[ja]``).
+"""
+
+from genlib.ui.cached import (
+    MAX_SAMPLES,
+    forward_process,
+    log_density_grid,
+    score_grid,
+    target_bounds,
+    target_entropy,
+    target_samples,
+)
+from genlib.ui.export import csv_button, figure, gif_button, safe_name
+from genlib.ui.i18n import LANG_NAMES, LANGS, has, lang, set_lang, t, t_raw
+from genlib.ui.layout import (
+    PAGES,
+    controls,
+    current_page,
+    device_badge,
+    header,
+    language_switch,
+    page_table,
+    presentation_toggle,
+    presenting,
+    setup_app,
+    setup_page,
+    theory,
+)
+from genlib.ui.panels import cached_trained, downloads, metrics_panel, sample_model, train_panel
+from genlib.ui.points import parse_points, points_from_image
+from genlib.ui.widgets import preset_picker, run_form, target_label, target_picker
+
+__all__ = [
+    "LANGS",
+    "LANG_NAMES",
+    "PAGES",
+    "t",
+    "t_raw",
+    "has",
+    "lang",
+    "set_lang",
+    "page_table",
+    "setup_app",
+    "setup_page",
+    "current_page",
+    "header",
+    "theory",
+    "controls",
+    "language_switch",
+    "presentation_toggle",
+    "presenting",
+    "device_badge",
+    "target_picker",
+    "target_label",
+    "preset_picker",
+    "run_form",
+    "train_panel",
+    "cached_trained",
+    "metrics_panel",
+    "downloads",
+    "sample_model",
+    "figure",
+    "gif_button",
+    "csv_button",
+    "safe_name",
+    "MAX_SAMPLES",
+    "target_samples",
+    "target_bounds",
+    "log_density_grid",
+    "score_grid",
+    "target_entropy",
+    "forward_process",
+    "parse_points",
+    "points_from_image",
+]

@@ -1,0 +1,155 @@
+"""Figures with export buttons (PNG/SVG/HTML/CSV) and GIF export of particle animations.
+
+Exports are lazy: ``st.download_button`` gets a callable that runs only when the user clicks,
+so kaleido/chromium never runs on a plain rerun."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from genlib import viz
+from genlib.ui.i18n import t
+from genlib.ui.layout import presenting
+
+__all__ = ["figure", "gif_button", "csv_button", "safe_name"]
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
+
+
+def _guard(fn: Callable[[], bytes], what: str) -> Callable[[], bytes | str]:
+    """Wrap an export so a failure downloads a short text explaining it instead of crashing."""
+
+    def run() -> bytes | str:
+        try:
+            return fn()
+        except viz.ExportError as exc:
+            return f"GenLab could not export {what}: {exc}\n"
+        except Exception as exc:  # noqa: BLE001 - never a traceback on stage
+            return f"GenLab could not export {what}: {type(exc).__name__}: {exc}\n"
+
+    return run
+
+
+def _present(fig: Any) -> Any:
+    if presenting() and hasattr(fig, "update_layout"):
+        fig.update_layout(font={"size": 20})
+    return fig
+
+
+def figure(
+    fig: Any, name: str, data: Any = None, *, key: str | None = None, height: int | None = None
+) -> None:
+    """Show a plotly (or altair) figure with an Export menu: PNG (2× for slides), SVG, interactive
+    HTML and, when ``data`` is given (DataFrame, (N, 2) array, mapping of clouds or an (F, N, 2)
+    animation), CSV. ``name`` is the file stem (and the element key)."""
+    stem = safe_name(name)
+    key = key or f"fig_{stem}"
+    is_altair = type(fig).__module__.startswith("altair")
+    if is_altair:
+        st.altair_chart(fig, width="stretch", key=key)
+    else:
+        if height is not None:
+            fig.update_layout(height=height)
+        fig = viz.fit_width(_present(fig))
+        st.plotly_chart(
+            fig,
+            key=key,
+            width="content" if fig.layout.width is not None else "stretch",
+            theme=None,
+            config={
+                "displaylogo": False,
+                "toImageButtonOptions": {"format": "png", "scale": 2, "filename": stem},
+            },
+        )
+    with st.popover(t("common.export"), icon=":material/download:"):
+        c1, c2, c3, c4 = st.columns(4)
+        c1.download_button(
+            "PNG",
+            _guard(lambda: viz.to_image(fig, "png"), "PNG"),
+            file_name=f"{stem}.png",
+            mime="image/png",
+            key=f"{key}_png",
+            on_click="ignore",
+        )
+        c2.download_button(
+            "SVG",
+            _guard(lambda: viz.to_image(fig, "svg"), "SVG"),
+            file_name=f"{stem}.svg",
+            mime="image/svg+xml",
+            key=f"{key}_svg",
+            on_click="ignore",
+        )
+        c3.download_button(
+            "HTML",
+            _guard(lambda: viz.to_html(fig), "HTML"),
+            file_name=f"{stem}.html",
+            mime="text/html",
+            key=f"{key}_html",
+            on_click="ignore",
+        )
+        if data is not None:
+            c4.download_button(
+                "CSV",
+                _guard(lambda: viz.to_csv(data), "CSV"),
+                file_name=f"{stem}.csv",
+                mime="text/csv",
+                key=f"{key}_csv",
+                on_click="ignore",
+            )
+        st.caption(t("common.export_help"))
+
+
+def csv_button(data: Any, name: str, label: str | None = None, key: str | None = None) -> None:
+    """A lazy CSV download of ``data`` (see ``viz.to_csv``)."""
+    stem = safe_name(name)
+    st.download_button(
+        label or t("common.download_csv"),
+        _guard(lambda: viz.to_csv(data), "CSV"),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=key or f"csv_{stem}",
+        on_click="ignore",
+        icon=":material/table:",
+    )
+
+
+def gif_button(
+    frames: Any,
+    bounds: viz.Bounds,
+    name: str,
+    *,
+    labels: list[str] | None = None,
+    colors: Any = "#0072B2",
+    backgrounds: Any = None,
+    size: int = 480,
+    duration_ms: int = 80,
+    key: str | None = None,
+) -> None:
+    """A lazy animated-GIF download of particles ``frames (F, N, 2)`` (Pillow; bounded frames/size)."""
+    stem = safe_name(name)
+    st.download_button(
+        t("common.download_gif"),
+        _guard(
+            lambda: viz.frames_to_gif(
+                frames,
+                bounds,
+                size=size,
+                duration_ms=duration_ms,
+                colors=colors,
+                backgrounds=backgrounds,
+                labels=labels,
+            ),
+            "GIF",
+        ),
+        file_name=f"{stem}.gif",
+        mime="image/gif",
+        key=key or f"gif_{stem}",
+        on_click="ignore",
+        icon=":material/animation:",
+    )

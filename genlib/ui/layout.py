@@ -1,0 +1,247 @@
+"""App shell: the page table, page config, language switch, presentation mode, headers, theory."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import streamlit as st
+
+from genlib.device import configure_threads, device_info
+from genlib.ui.i18n import LANG_NAMES, LANG_STATE_KEY, LANGS, has, lang, set_lang, t, t_raw
+
+__all__ = [
+    "PAGES",
+    "SECTIONS",
+    "page_table",
+    "setup_app",
+    "setup_page",
+    "header",
+    "theory",
+    "language_switch",
+    "presentation_toggle",
+    "presenting",
+    "device_badge",
+    "controls",
+    "current_page",
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# (section key, path, English fallback title, icon)
+PAGES: list[tuple[str, str, str, str]] = [
+    ("start", "pages/home.py", "Home", ":material/home:"),
+    ("start", "pages/distributions.py", "Distributions", ":material/scatter_plot:"),
+    ("kl", "pages/kl.py", "KL: forward vs reverse", ":material/compare_arrows:"),
+    ("kl", "pages/rbm.py", "Boltzmann machine", ":material/grid_on:"),
+    ("kl", "pages/autoregressive.py", "Autoregressive", ":material/east:"),
+    ("kl", "pages/flow.py", "Normalizing flow", ":material/waves:"),
+    ("latent", "pages/vae.py", "VAE", ":material/compress:"),
+    ("latent", "pages/gan.py", "GAN", ":material/sports_kabaddi:"),
+    ("diffusion", "pages/score_matching.py", "Score matching", ":material/explore:"),
+    ("diffusion", "pages/ncsn.py", "NCSN", ":material/stairs:"),
+    ("diffusion", "pages/ddpm.py", "DDPM", ":material/blur_on:"),
+    ("diffusion", "pages/sde.py", "SDE", ":material/timeline:"),
+    ("diffusion", "pages/flow_matching.py", "Flow matching", ":material/air:"),
+    ("compare", "pages/leaderboard.py", "Leaderboard", ":material/leaderboard:"),
+]
+SECTIONS: dict[str, str] = {
+    "start": "Start",
+    "kl": "2. KL minimisation",
+    "latent": "3. Latent variables",
+    "diffusion": "4. Diffusion",
+    "compare": "Compare",
+}
+PRESENT_KEY = "_genlib_present_widget"
+PRESENT_STATE_KEY = "_genlib_present"
+LANG_WIDGET_KEY = "_genlib_lang_widget"
+PAGE_STATE_KEY = "_genlib_page"
+SHELL_KEY = "_genlib_shell_rendered"
+
+
+def page_table() -> list[tuple[str, str, str, str]]:
+    """Every page as (section, path, title, icon), section and title in the current language
+    (the title from the page's texts file, else its English fallback)."""
+    rows = []
+    for sec, path, fallback, icon in PAGES:
+        stem = Path(path).stem
+        title = t(f"{stem}.title") if has(f"{stem}.title") else fallback
+        section = t(f"common.sections.{sec}") if has(f"common.sections.{sec}") else SECTIONS[sec]
+        rows.append((section, path, title, icon))
+    return rows
+
+
+def _init_lang() -> None:
+    """First run of a session: the language from ?lang=, else the default."""
+    if LANG_STATE_KEY not in st.session_state:
+        q = st.query_params.get("lang")
+        set_lang(q if q in LANGS else lang())
+    if st.session_state.get(LANG_WIDGET_KEY) != lang():
+        st.session_state[LANG_WIDGET_KEY] = lang()  # the session's choice is authoritative
+
+
+def _on_lang_change() -> None:
+    value = st.session_state.get(LANG_WIDGET_KEY)
+    if value in LANGS:
+        set_lang(value)
+        st.query_params["lang"] = value
+
+
+def language_switch() -> str:
+    """English / 日本語 in the sidebar; persisted in the session and in ``?lang=``."""
+    _init_lang()
+    st.sidebar.radio(
+        "Language / 言語",
+        list(LANGS),
+        format_func=lambda v: LANG_NAMES[v],
+        key=LANG_WIDGET_KEY,
+        horizontal=True,
+        on_change=_on_lang_change,
+    )
+    value = lang()
+    if st.query_params.get("lang") != value:
+        st.query_params["lang"] = value
+    return value
+
+
+def presenting() -> bool:
+    """Whether presentation mode (large fonts, collapsed controls, light slides) is on."""
+    try:
+        return bool(st.session_state.get(PRESENT_STATE_KEY, False))
+    except Exception:
+        return False
+
+
+def _on_present_change() -> None:
+    st.session_state[PRESENT_STATE_KEY] = bool(st.session_state.get(PRESENT_KEY, False))
+
+
+def presentation_toggle() -> bool:
+    """The presentation-mode toggle (sidebar); its state persists across pages."""
+    if st.session_state.get(PRESENT_KEY) != presenting():
+        st.session_state[PRESENT_KEY] = presenting()
+    st.sidebar.toggle(
+        t("common.presentation"),
+        key=PRESENT_KEY,
+        help=t("common.presentation_help"),
+        on_change=_on_present_change,
+    )
+    return presenting()
+
+
+def device_badge() -> None:
+    """Compute device and torch threads as a small sidebar caption."""
+    info = device_info()
+    name = info.get("name", info["device"])
+    st.sidebar.caption(
+        f":material/memory: {t('common.device')}: **{html.escape(name)}** · "
+        f"{t('common.threads')}: {info['threads']} · torch {info['torch']}"
+    )
+
+
+_BASE_CSS = """
+<style>
+.block-container {padding-top: 2.2rem; padding-bottom: 3rem; max-width: 1400px;}
+h1 {font-weight: 700; letter-spacing: -0.01em;}
+h2, h3 {font-weight: 600;}
+[data-testid="stMetricValue"] {font-size: 1.4rem;}
+[data-testid="stSidebar"] [data-testid="stCaptionContainer"] {font-size: 0.78rem;}
+div[data-testid="stExpander"] details summary p {font-weight: 600;}
+.genlab-badge {display:inline-block; padding:0.1rem 0.55rem; border-radius:0.8rem; font-size:0.8rem;
+  background:#eef4fb; color:#0b4f8a; border:1px solid #cfe0f3; margin-right:0.3rem;}
+</style>
+"""
+
+_PRESENT_CSS = """
+<style>
+html, body, [class*="css"] {font-size: 20px;}
+.stApp, [data-testid="stAppViewContainer"], [data-testid="stHeader"] {background: #ffffff !important; color: #111827 !important;}
+.block-container {max-width: 100% !important; padding-left: 2rem; padding-right: 2rem;}
+.stMarkdown p, .stMarkdown li, label, .stCaption {font-size: 1.15rem !important;}
+h1 {font-size: 3rem !important;}
+h2 {font-size: 2.2rem !important;}
+h3 {font-size: 1.7rem !important;}
+.katex {font-size: 1.35em !important;}
+[data-testid="stMetricValue"] {font-size: 2rem !important;}
+</style>
+"""
+
+
+def _shell() -> None:
+    st.set_page_config(
+        page_title="GenLab", page_icon="🧪", layout="wide", initial_sidebar_state="expanded"
+    )
+    configure_threads()
+    language_switch()
+    presentation_toggle()
+    device_badge()
+    st.markdown(_BASE_CSS, unsafe_allow_html=True)
+    if presenting():
+        st.markdown(_PRESENT_CSS, unsafe_allow_html=True)
+
+
+def setup_app() -> None:
+    """Call once at the top of ``app.py``: page config, threads, language switch, presentation
+    mode, device badge, house CSS."""
+    _shell()
+    st.session_state[SHELL_KEY] = True
+
+
+def _leave_pages_directory_mode() -> None:
+    """Streamlit treats the ``pages/`` folder next to ``app.py`` as an old-style (v1) multipage app
+    until ``st.navigation`` has run once in the process: a fresh server's first request for a page
+    (a deep link such as ``/distributions``) then runs that page alone, without ``app.py``, and
+    the sidebar lists files. Switch to ``st.navigation`` mode and rerun, so ``app.py`` routes the
+    same page (pages are identified by their URL path in both modes)."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future streamlit without the flag: nothing to fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+def setup_page(page_key: str) -> None:
+    """First line of every page. Renders the app shell itself when ``app.py`` did not run it in
+    this script run (e.g. ``streamlit run pages/x.py``)."""
+    _leave_pages_directory_mode()
+    if not st.session_state.pop(SHELL_KEY, False):
+        _shell()
+    st.session_state[PAGE_STATE_KEY] = page_key
+
+
+def current_page() -> str:
+    return str(st.session_state.get(PAGE_STATE_KEY, "common"))
+
+
+def header(page_key: str) -> None:
+    """The page title and its intro paragraph (and the lecture section, when the texts give one)."""
+    st.title(t(f"{page_key}.title"))
+    if has(f"{page_key}.section"):
+        st.caption(t(f"{page_key}.section"))
+    if has(f"{page_key}.intro"):
+        st.markdown(t(f"{page_key}.intro"))
+
+
+def theory(page_key: str, expanded: bool = False) -> None:
+    """The lecture's equations: ``[[lang.theory]]`` blocks (``md`` paragraphs, ``latex`` equations)."""
+    blocks = t_raw(f"{page_key}.theory")
+    if not blocks:
+        return
+    with st.expander(t("common.theory"), expanded=expanded, icon=":material/menu_book:"):
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            if isinstance(block, str):
+                st.markdown(block)
+            elif isinstance(block, dict):
+                if "md" in block:
+                    st.markdown(block["md"])
+                if "latex" in block:
+                    st.latex(block["latex"])
+
+
+def controls(label: str | None = None):
+    """A container for a page's controls: an expander collapsed in presentation mode."""
+    return st.expander(
+        label or t("common.controls"), expanded=not presenting(), icon=":material/tune:"
+    )

@@ -1,0 +1,51 @@
+"""Shared test setup: every test session gets its own checkpoint cache directory (``GENLIB_CACHE``)
+and one torch thread (``GENLIB_THREADS=1``), set before anything imports genlib."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_CACHE = tempfile.mkdtemp(prefix="genlab-test-cache-")
+os.environ["GENLIB_CACHE"] = _CACHE
+os.environ.setdefault("GENLIB_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("GENLIB_LANG", "en")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def genlib_cache() -> Path:
+    """The session's checkpoint cache directory (``GENLIB_CACHE``)."""
+    return Path(_CACHE)
+
+
+@pytest.fixture
+def app_test():
+    """``app_test(lang="en", page=None)`` -> a run ``AppTest`` of ``app.py`` (switched to ``page``,
+    e.g. ``"pages/ddpm.py"``, and run again), in the given UI language."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(lang: str = "en", page: str | None = None, timeout: float = 120):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        at.session_state["_genlib_lang"] = lang
+        at.run()
+        if page is not None:
+            at.switch_page(page)
+            at.run()
+        return at
+
+    return make
