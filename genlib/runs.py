@@ -11,6 +11,7 @@ benchmarks::
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import time
@@ -60,8 +61,21 @@ def _thaw(v: Any) -> Any:
 
 @dataclass(frozen=True)
 class TargetSpec:
+    """A target by registry name and parameters. Parameters left out are filled in with the
+    factory's defaults, so ``TargetSpec("two_peaks")`` and ``TargetSpec("two_peaks", (("distance",
+    4.0),))`` are the same spec (and name the same checkpoint)."""
+
     name: str
     params: Params = ()
+
+    def __post_init__(self) -> None:
+        given = dict(self.params)
+        if self.name in distributions.TARGETS:
+            sig = inspect.signature(distributions.TARGETS.get(self.name))
+            for pname, par in sig.parameters.items():
+                if pname not in given and par.default is not inspect.Parameter.empty:
+                    given[pname] = par.default
+        object.__setattr__(self, "params", freeze(given))
 
     def build(self) -> Target2D:
         return distributions.build(self.name, **dict(self.params))

@@ -41,7 +41,15 @@ from genlib.ui.layout import (
     setup_page,
     theory,
 )
-from genlib.ui.panels import cached_trained, downloads, metrics_panel, sample_model, train_panel
+from genlib.ui.panels import (
+    cached_trained,
+    downloads,
+    evaluate_cached,
+    metrics_panel,
+    sample_model,
+    train_panel,
+    train_with_progress,
+)
 from genlib.ui.points import parse_points, points_from_image
 from genlib.ui.widgets import preset_picker, run_form, target_label, target_picker
 
@@ -71,6 +79,8 @@ __all__ = [
     "run_form",
     "train_panel",
     "cached_trained",
+    "evaluate_cached",
+    "train_with_progress",
     "metrics_panel",
     "downloads",
     "sample_model",

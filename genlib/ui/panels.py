@@ -35,6 +35,8 @@ __all__ = [
     "downloads",
     "sample_model",
     "cached_trained",
+    "evaluate_cached",
+    "train_with_progress",
     "MAX_CACHED_RUNS",
     "MAX_TRAININGS",
 ]
@@ -94,8 +96,8 @@ def _source_badge(trained: Trained, fresh: bool) -> str:
     return t(f"common.source_{src}", steps=steps, seconds=f"{secs:.1f}")
 
 
-def _train(spec: RunSpec, page: str) -> Trained | None:
-    """Train with progress, live loss and a Stop button (see module doc)."""
+def train_with_progress(spec: RunSpec, page: str) -> Trained | None:
+    """Train now with progress, live loss and a Stop button (see module doc)."""
     sem = _train_semaphore()
     if not sem.acquire(blocking=False):
         st.warning(t("common.server_busy", n=MAX_TRAININGS), icon=":material/hourglass_top:")
@@ -185,7 +187,7 @@ def train_panel(
         if st.button(
             t("common.train"), type="primary", key=f"{page}_train", icon=":material/play_arrow:"
         ):
-            trained = _train(spec, page)
+            trained = train_with_progress(spec, page)
             fresh = trained is not None
         if trained is None:
             return None
@@ -229,6 +231,11 @@ def sample_model(trained: Trained, n: int = 2000, seed: int = 0) -> np.ndarray:
     """``n`` model samples ``(n, 2)`` as numpy (cached per trained model, n and seed)."""
     n = int(min(max(n, 1), 50_000))
     return _samples(_result_id(trained), trained, n, seed)
+
+
+def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
+    """``genlib.runs.evaluate`` cached per trained model (no rendering)."""
+    return _evaluate(_result_id(trained), trained, int(min(n, 20_000)))
 
 
 def metrics_panel(trained: Trained, n: int = 5000) -> dict[str, float]:

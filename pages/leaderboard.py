@@ -1,0 +1,81 @@
+"""Compare: every family on the same target, from cached/pretrained runs (train the missing ones)."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from genlib import models, ui
+from genlib.runs import RunSpec
+from genlib.viz import leaderboard as lb
+
+PAGE = "leaderboard"
+ui.setup_page(PAGE)
+ui.header(PAGE)
+
+with ui.controls():
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        target = ui.target_picker(PAGE, default="8gaussians")
+    preset = c2.selectbox(ui.t("common.preset"), ["fast", "quality"], key=f"{PAGE}_preset")
+    seed = int(c3.number_input(ui.t("common.seed"), 0, 10_000, 0, key=f"{PAGE}_seed"))
+
+specs = {
+    name: RunSpec.from_preset(name, target, preset=preset, seed=seed) for name in models.names()
+}
+found = {name: ui.cached_trained(spec) for name, spec in specs.items()}
+missing = [name for name, tr in found.items() if tr is None]
+
+if missing:
+    st.info(ui.t("leaderboard.missing", models=", ".join(missing)))
+    if st.button(
+        ui.t("leaderboard.train_missing", n=len(missing)), type="primary", key=f"{PAGE}_train"
+    ):
+        for name in missing:
+            st.markdown(f"**{name}**")
+            found[name] = ui.train_with_progress(specs[name], page=f"{PAGE}_{name}")
+
+rows = []
+for name, trained in found.items():
+    if trained is None:
+        continue
+    m = ui.evaluate_cached(trained)
+    sw, floor = m["sliced_wasserstein"], m["sliced_wasserstein_floor"]
+    rows.append(
+        {
+            ui.t("leaderboard.col_model"): name,
+            ui.t("leaderboard.col_section"): getattr(models.MODELS.get(name), "section", ""),
+            ui.t("leaderboard.col_source"): trained.source,
+            ui.t("leaderboard.col_steps"): trained.result.steps_done,
+            ui.t("leaderboard.col_seconds"): round(trained.result.seconds, 1),
+            ui.t("leaderboard.col_sw"): sw,
+            ui.t("leaderboard.col_sw_ratio"): sw / floor if floor > 0 else math.inf,
+            ui.t("leaderboard.col_mmd"): m["mmd"],
+            ui.t("leaderboard.col_kl"): m.get("exact_kl", float("nan")),
+        }
+    )
+
+if not rows:
+    st.warning(ui.t("leaderboard.empty"))
+else:
+    df = pd.DataFrame(rows)
+    st.dataframe(df, hide_index=True)
+    ui.csv_button(df, f"leaderboard_{target.name}", ui.t("leaderboard.download"), key=f"{PAGE}_csv")
+    mcol = ui.t("leaderboard.col_model")
+    left, right = st.columns(2)
+    with left:
+        ui.figure(
+            lb.ratio_chart(df, mcol, ui.t("leaderboard.col_sw_ratio"), ui.t("leaderboard.axis_sw")),
+            "leaderboard_sw",
+            data=df,
+        )
+    with right:
+        if df[ui.t("leaderboard.col_kl")].notna().any():
+            ui.figure(
+                lb.kl_chart(df, mcol, ui.t("leaderboard.col_kl"), ui.t("leaderboard.axis_kl")),
+                "leaderboard_kl",
+                data=df,
+            )
+    st.caption(ui.t("leaderboard.note"))
+
+ui.theory(PAGE)
