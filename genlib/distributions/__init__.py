@@ -19,12 +19,31 @@ for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _mod.name != "base" and not _mod.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["TARGETS", "Bounds", "GaussianMixture", "Target2D", "register", "names", "build"]
+__all__ = ["TARGETS", "Bounds", "GaussianMixture", "Target2D", "register", "names", "build", "ORDER"]
+
+#: Display order of the built-in targets (modules register in alphabetical order); targets not
+#: listed here follow in registration order.
+ORDER = (
+    "8gaussians",
+    "25gaussians",
+    "moons",
+    "swissroll",
+    "circles",
+    "rings",
+    "checkerboard",
+    "pinwheel",
+    "2spirals",
+    "two_peaks",
+    "far_mixture",
+    "banana",
+    "custom_gmm",
+)
 
 
 def names() -> list[str]:
-    """The registered target names, in display order."""
-    return TARGETS.names()
+    """The registered target names, in display order (``ORDER`` first)."""
+    registered = TARGETS.names()
+    return [n for n in ORDER if n in TARGETS] + [n for n in registered if n not in ORDER]
 
 
 def build(name: str, **kwargs) -> Target2D:

@@ -142,6 +142,8 @@ class GaussianMixture(Target2D):
         return self.comp.log_weights.exp().float()
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        if n == 0:  # torch.multinomial refuses n = 0
+            return torch.zeros(0, 2)
         idx = torch.multinomial(self.comp.log_weights.exp(), n, replacement=True, generator=generator)
         eps = torch.randn(n, 2, generator=generator, dtype=torch.float64)
         return (self.comp.means[idx] + self.comp.variances[idx].sqrt() * eps).float()
