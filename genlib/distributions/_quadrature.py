@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from genlib.distributions.base import LOG_2PI, Target2D
+from genlib.distributions.base import LOG_2PI, Target2D, check_alpha_sigma
 
 __all__ = [
     "check_alpha_sigma",
@@ -48,22 +48,6 @@ PRUNE = 34.0
 _TINY = 1e-280
 _CHUNK = 4096
 _MAX_GRID_SIDE = 4096
-
-
-def check_alpha_sigma(alpha: float | Tensor, sigma: float | Tensor) -> tuple[float, float]:
-    """``(alpha, sigma)`` as floats; ``ValueError`` unless both are finite scalars, ``alpha >= 0``,
-    ``sigma >= 0`` and not both zero."""
-    try:
-        a, s = float(alpha), float(sigma)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError("alpha and sigma must be scalars (floats or 0-d tensors)") from err
-    if not (math.isfinite(a) and math.isfinite(s)):
-        raise ValueError(f"alpha and sigma must be finite, got alpha={a}, sigma={s}")
-    if a < 0 or s < 0:
-        raise ValueError(f"need alpha >= 0 and sigma >= 0, got alpha={a}, sigma={s}")
-    if a == 0 and s == 0:
-        raise ValueError("alpha and sigma cannot both be zero (the marginal would be a point mass)")
-    return a, s
 
 
 def check_positive(name: str, value: float, lo: float = 0.0, hi: float = math.inf) -> float:

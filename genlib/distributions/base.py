@@ -27,6 +27,7 @@ __all__ = [
     "register",
     "Bounds",
     "LOG_2PI",
+    "check_alpha_sigma",
 ]
 
 LOG_2PI = math.log(2 * math.pi)
@@ -80,6 +81,22 @@ class Target2D(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def check_alpha_sigma(alpha: float | Tensor, sigma: float | Tensor) -> tuple[float, float]:
+    """``(alpha, sigma)`` as floats; ``ValueError`` unless both are finite scalars, ``alpha >= 0``,
+    ``sigma >= 0`` and not both zero."""
+    try:
+        a, s = float(alpha), float(sigma)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError("alpha and sigma must be scalars (floats or 0-d tensors)") from err
+    if not (math.isfinite(a) and math.isfinite(s)):
+        raise ValueError(f"alpha and sigma must be finite, got alpha={a}, sigma={s}")
+    if a < 0 or s < 0:
+        raise ValueError(f"need alpha >= 0 and sigma >= 0, got alpha={a}, sigma={s}")
+    if a == 0 and s == 0:
+        raise ValueError("alpha and sigma cannot both be zero (the marginal would be a point mass)")
+    return a, s
 
 
 def _autograd_score(log_prob, x: Tensor) -> Tensor:
@@ -150,9 +167,8 @@ class GaussianMixture(Target2D):
 
     def _component_log_probs(self, x: Tensor, alpha, sigma) -> Tensor:
         """log w_k + log N(x; a μ_k, a² v_k + s²) for every component: (N, K)."""
+        a, s = check_alpha_sigma(alpha, sigma)
         x64 = x.double().unsqueeze(1)  # (N, 1, 2)
-        a = torch.as_tensor(alpha, dtype=torch.float64)
-        s = torch.as_tensor(sigma, dtype=torch.float64)
         mu = a * self.comp.means  # (K, 2)
         var = a**2 * self.comp.variances + s**2  # (K, 2)
         quad = ((x64 - mu) ** 2 / var).sum(-1)  # (N, K)
@@ -165,8 +181,7 @@ class GaussianMixture(Target2D):
     def score_t(self, x: Tensor, alpha, sigma) -> Tensor:
         lp = self._component_log_probs(x, alpha, sigma)  # (N, K)
         resp = torch.softmax(lp, dim=1)  # posterior responsibilities (N, K)
-        a = torch.as_tensor(alpha, dtype=torch.float64)
-        s = torch.as_tensor(sigma, dtype=torch.float64)
+        a, s = check_alpha_sigma(alpha, sigma)
         mu = a * self.comp.means
         var = a**2 * self.comp.variances + s**2
         per_comp = (mu.unsqueeze(0) - x.double().unsqueeze(1)) / var  # (N, K, 2)
