@@ -180,6 +180,7 @@ def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) ->
         except CheckpointError:
             pass  # a stale or corrupt cache entry: retrain and overwrite
     target = spec.target.build()
+    torch.manual_seed(spec.train.seed)  # the weight initialisation is part of the seeded run
     model = build_model(spec)
     result = train(model, target, spec.train, on_step=on_step)
     if use_cache and result.status == "ok":
@@ -196,7 +197,8 @@ def evaluate(trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = Tru
     target = trained.target
     model = trained.model
     with torch.no_grad():
-        xs = model.sample(n, generator=make_generator(seed, model.device)).detach().cpu().float()
+        # the model's noise must be independent of the reference sample's (seed + 1 vs seed)
+        xs = model.sample(n, generator=make_generator(seed + 1, model.device)).detach().cpu().float()
     finite = torch.isfinite(xs).all(1)
     out: dict[str, float] = {"n": float(n), "non_finite": float((~finite).sum())}
     xs = xs[finite]

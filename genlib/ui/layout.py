@@ -191,22 +191,24 @@ def _leave_pages_directory_mode() -> None:
     """Streamlit treats the ``pages/`` folder next to ``app.py`` as an old-style (v1) multipage app
     until ``st.navigation`` has run once in the process: a fresh server's first request for a page
     (a deep link such as ``/distributions``) then runs that page alone, without ``app.py``, and
-    the sidebar lists files. Switch to ``st.navigation`` mode and rerun, so ``app.py`` routes the
-    same page (pages are identified by their URL path in both modes)."""
+    the sidebar lists files. Switch to ``st.navigation`` mode, so that from the next run on
+    ``app.py`` routes the same page (pages are identified by their URL path in both modes). This
+    run goes on with the page's own shell: a ``st.rerun()`` here would drop the click that
+    started it (AppTest resets the flag before every run, so it always takes this path)."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future streamlit without the flag: nothing to fix
         return
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
-        st.rerun()
 
 
 def setup_page(page_key: str) -> None:
     """First line of every page. Renders the app shell itself when ``app.py`` did not run it in
     this script run (e.g. ``streamlit run pages/x.py``)."""
-    _leave_pages_directory_mode()
     if not st.session_state.pop(SHELL_KEY, False):
+        # app.py did not run first: a page opened alone (deep link on a fresh server)
+        _leave_pages_directory_mode()
         _shell()
     st.session_state[PAGE_STATE_KEY] = page_key
 
