@@ -1,0 +1,160 @@
+"""Langevin Monte Carlo (lecture 4-1) and annealed Langevin dynamics (lecture 4-2, Song & Ermon 2019).
+
+Both take a score FUNCTION, never a model, so they run the same with an analytic score
+(``target.score``) as with a network:
+
+    x_t = x_{t-1} + ε ∇_x log p(x_{t-1}) + √(2ε) z_t,   z_t ~ N(0, I)        (lecture 4-1)
+
+and, for a noise ladder σ_1 > … > σ_L with T steps per level (Song & Ermon, Algorithm 1),
+
+    α_i = ε σ_i² / σ_L²,   x ← x + (α_i / 2) s(x, σ_i) + √α_i z
+
+which is the lecture's Langevin step with step size α_i / 2. Frames are recorded every
+``record_every`` steps (never every step), so sampling stays whole-batch tensor code with no host
+sync inside the loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "ScoreFn",
+    "NoiseScoreFn",
+    "langevin_step",
+    "langevin",
+    "langevin_record_steps",
+    "annealed_langevin",
+    "annealed_record_points",
+    "randn_like",
+    "MAX_LANGEVIN_STEPS",
+]
+
+ScoreFn = Callable[[Tensor], Tensor]  # x (N, 2) -> ∇ log p (N, 2)
+NoiseScoreFn = Callable[[Tensor, float], Tensor]  # x (N, 2), σ -> ∇ log p_σ (N, 2)
+
+MAX_LANGEVIN_STEPS = 200_000  # bound on the total number of score evaluations of one call
+
+
+def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard normal noise shaped like ``x``, drawn with ``generator`` (on the generator's
+    device, moved to ``x``'s device if they differ)."""
+    if generator is None or generator.device == x.device:
+        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
+    return z.to(x.device)
+
+
+def langevin_step(x: Tensor, score: Tensor, step_size: float, z: Tensor) -> Tensor:
+    """One Langevin update x + ε s + √(2ε) z (all ``(N, 2)``)."""
+    return x + step_size * score + math.sqrt(2.0 * step_size) * z
+
+
+def langevin_record_steps(n_steps: int, record_every: int) -> list[int]:
+    """The step indices ``langevin`` records: 0, k, 2k, … and always ``n_steps``
+    (``record_every <= 0``: only the start and the end)."""
+    if record_every <= 0:
+        return [0, n_steps] if n_steps > 0 else [0]
+    steps = list(range(0, n_steps + 1, record_every))
+    if steps[-1] != n_steps:
+        steps.append(n_steps)
+    return steps
+
+
+@torch.no_grad()
+def langevin(
+    score_fn: ScoreFn,
+    x0: Tensor,
+    step_size: float,
+    n_steps: int,
+    generator: torch.Generator | None = None,
+    record_every: int = 0,
+) -> Tensor:
+    """Unadjusted Langevin MC from ``x0 (N, 2)``: returns the frames ``(F, N, 2)`` recorded at
+    ``langevin_record_steps(n_steps, record_every)`` (frame 0 is ``x0``, the last frame the
+    final state)."""
+    if not (step_size > 0 and math.isfinite(step_size)):
+        raise ValueError("Langevin step size must be a positive number")
+    if not (0 <= n_steps <= MAX_LANGEVIN_STEPS):
+        raise ValueError(f"Langevin steps must be in [0, {MAX_LANGEVIN_STEPS}]")
+    keep = set(langevin_record_steps(n_steps, record_every))
+    x = x0.clone()
+    frames = [x.clone()]  # (N, 2) each
+    for step in range(1, n_steps + 1):
+        x = langevin_step(x, score_fn(x), step_size, randn_like(x, generator))
+        if step in keep:
+            frames.append(x.clone())
+    return torch.stack(frames)  # (F, N, 2)
+
+
+def _as_sigma_list(sigmas: Tensor | Sequence[float]) -> list[float]:
+    vals = [float(s) for s in (sigmas.tolist() if isinstance(sigmas, Tensor) else sigmas)]
+    if not vals:
+        raise ValueError("the noise ladder needs at least one σ")
+    if any(not (s > 0 and math.isfinite(s)) for s in vals):
+        raise ValueError("every σ of the noise ladder must be positive")
+    if any(a <= b for a, b in zip(vals, vals[1:], strict=False)):
+        raise ValueError("the noise ladder must be strictly decreasing: σ_1 > σ_2 > … > σ_L")
+    return vals
+
+
+def annealed_record_points(num_levels: int, steps_per_level: int, num_frames: int) -> list[int]:
+    """Global step indices (0 .. L·T) at which ``annealed_langevin`` records a frame: the start,
+    the end of every level, and evenly spread steps in between, ``num_frames`` at most (but at
+    least one per level)."""
+    total = num_levels * steps_per_level
+    ends = {(i + 1) * steps_per_level for i in range(num_levels)}
+    extra = max(num_frames - 1 - num_levels, 0)
+    spread = {round(k * total / (extra + 1)) for k in range(1, extra + 1)} if extra else set()
+    return sorted({0} | ends | spread)
+
+
+@torch.no_grad()
+def annealed_langevin(
+    score_fn: NoiseScoreFn,
+    x0: Tensor,
+    sigmas: Tensor | Sequence[float],
+    eps: float,
+    steps_per_level: int,
+    generator: torch.Generator | None = None,
+    num_frames: int = 0,
+    denoise: bool = True,
+) -> tuple[Tensor, Tensor]:
+    """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) from ``x0 (N, 2)``.
+
+    For each σ_i of the strictly decreasing ladder ``sigmas``, ``steps_per_level`` steps of
+    x ← x + (α_i/2) s(x, σ_i) + √α_i z with α_i = ε σ_i²/σ_L². ``denoise``: finish with the
+    Tweedie step x + σ_L² s(x, σ_L) (the posterior mean E[x_0 | x_σL], removing the last noise).
+
+    Returns ``(frames (F, N, 2), sigma_of_frame (F,))``: frame 0 is ``x0`` (labelled σ_1), then the
+    states at ``annealed_record_points`` labelled by the level they were sampled at, and, with
+    ``denoise``, one final denoised frame labelled 0.
+    """
+    ladder = _as_sigma_list(sigmas)
+    if not (eps > 0 and math.isfinite(eps)):
+        raise ValueError("the annealed Langevin step ε must be positive")
+    if steps_per_level < 1 or len(ladder) * steps_per_level > MAX_LANGEVIN_STEPS:
+        raise ValueError(f"need 1 <= L·T <= {MAX_LANGEVIN_STEPS} annealed Langevin steps")
+    keep = set(annealed_record_points(len(ladder), steps_per_level, num_frames))
+    sigma_L = ladder[-1]
+    x = x0.clone()
+    frames, labels = [x.clone()], [ladder[0]]
+    step = 0
+    for sigma in ladder:
+        alpha = eps * (sigma / sigma_L) ** 2
+        for _ in range(steps_per_level):
+            # lecture's step with ε = α/2: x + (α/2) s + √α z
+            x = langevin_step(x, score_fn(x, sigma), 0.5 * alpha, randn_like(x, generator))
+            step += 1
+            if step in keep:
+                frames.append(x.clone())
+                labels.append(sigma)
+    if denoise:
+        x = x + sigma_L**2 * score_fn(x, sigma_L)
+        frames.append(x.clone())
+        labels.append(0.0)
+    return torch.stack(frames), torch.tensor(labels, dtype=torch.float32)

@@ -1,0 +1,169 @@
+"""Flow matching (lecture 4-5): conditional paths, learned vs exact velocity, ODE trajectories,
+exact likelihood by the continuity equation."""
+
+import streamlit as st
+import torch
+
+from genlib import ui, viz
+from genlib.device import make_generator
+from genlib.processes import conditional_trajectories, make_path
+from genlib.viz.sde import conditional_paths_figure, field_comparison_figure, likelihood_figure
+
+P = "flow_matching"
+ui.setup_page(P)
+ui.header(P)
+
+
+def extra(defaults: dict) -> dict:
+    c1, c2 = st.columns(2)
+    path = c1.radio(
+        ui.t(f"{P}.path"),
+        ["ot", "straight", "vp"],
+        format_func=lambda v: ui.t(f"{P}.path_{v}"),
+        key=f"{P}_path",
+        horizontal=True,
+    )
+    method = c2.selectbox(
+        ui.t(f"{P}.method"),
+        ["heun", "rk4", "euler"],
+        format_func=lambda v: ui.t(f"{P}.method_{v}"),
+        key=f"{P}_method",
+    )
+    return {"path": path, "method": method}
+
+
+with ui.controls():
+    spec = ui.run_form(P, default_target="8gaussians", model="flow_matching", extra=extra)
+bounds = viz.pad_bounds(ui.target_bounds(spec.target), 0.1)
+_, _, logp = ui.log_density_grid(spec.target, 100, bounds)
+xs_g, ys_g, _ = viz.grid(bounds, 100)
+bg = [viz.contour_trace(logp, xs_g, ys_g, color="#9aa4b2")]
+path_kind = dict(spec.model_params).get("path", "ot")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def conditional(target_key: str, _spec, kind: str, n: int, seed: int):
+    g = make_generator(seed)
+    x = _spec.build().sample(n, generator=g)
+    frames, taus = conditional_trajectories(make_path(kind), x, torch.randn(n, 2, generator=g), 40)
+    return frames.numpy(), taus.numpy()
+
+
+# --- the conditional probability path (no training needed) ---------------------------------------
+with st.expander(ui.t(f"{P}.cond_title"), expanded=True, icon=":material/route:"):
+    frames, taus = conditional(str(spec.target), spec.target, path_kind, 40, 0)
+    labels = [f"{v:.2f}" for v in taus]
+    fig = conditional_paths_figure(frames, bounds, labels, background=bg, height=500)
+    ui.figure(fig, f"fm_conditional_{path_kind}", data=viz.frame_table(frames, labels))
+    st.caption(ui.t(f"{P}.cond_caption_{path_kind}"))
+
+trained = ui.train_panel(spec, page=P)
+if trained is None:
+    ui.theory(P)
+    st.stop()
+model, target = trained.model, trained.target
+rid = f"{spec.key()}:{trained.result.status}:{trained.result.steps_done}"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def trajectories(rid: str, _model, _target, n: int, seed: int, exact: bool):
+    g = make_generator(seed)
+    if exact:
+        tr = _model.true_trajectory(_target, n, 50, generator=g)
+    else:
+        tr = _model.trajectory(n, 50, generator=g)
+    return tr.xs.cpu().numpy(), tr.ts.cpu().numpy()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def velocity_field(rid: str, _model, _target, tau: float, res: int):
+    xs, ys, pts = viz.grid(bounds, res)
+    f = _model.velocity_field(torch.as_tensor(pts, dtype=torch.float32), tau, _target)
+    arr = [None if v is None else v.numpy() for v in (f.learned, f.true, f.error, f.log_p)]
+    return xs, ys, pts, arr
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def model_log_density(rid: str, _model, res: int):
+    _, _, pts = viz.grid(bounds, res)
+    with torch.no_grad():
+        return _model.log_prob(torch.as_tensor(pts, dtype=torch.float32)).cpu().numpy()
+
+
+# --- ODE trajectories: learned velocity vs the exact marginal velocity -----------------------------
+st.subheader(ui.t(f"{P}.traj_title"))
+c = st.columns(3)
+n = c[0].slider(ui.t(f"{P}.particles"), 100, 2000, 600, 100, key=f"{P}_n")
+trails = c[1].slider(ui.t(f"{P}.trails"), 0, 30, 10, key=f"{P}_trails")
+seed = c[2].number_input(ui.t(f"{P}.traj_seed"), 0, 2**31 - 1, 0, key=f"{P}_traj_seed")
+with st.spinner(ui.t(f"{P}.sampling")):
+    learned_run = trajectories(rid, model, target, int(n), int(seed), False)
+    try:
+        exact_run = trajectories(rid, model, target, int(n), int(seed), True)
+    except NotImplementedError:
+        exact_run = None
+cols = st.columns(2)
+for col, run_, name in ((cols[0], learned_run, "learned"), (cols[1], exact_run, "exact")):
+    with col:
+        st.markdown(ui.t(f"{P}.traj_{name}"))
+        if run_ is None:
+            st.info(ui.t(f"{P}.no_exact"))
+            continue
+        xs, ts = run_
+        labels = [f"τ = {v:.2f}" for v in ts]
+        fig = viz.animated_scatter(
+            xs, bounds, labels, trails=int(trails), background=bg, height=520
+        )
+        ui.figure(fig, f"fm_ode_{name}", data=viz.frame_table(xs, labels))
+st.caption(ui.t(f"{P}.traj_caption"))
+ui.gif_button(learned_run[0], bounds, "fm_ode", labels=[f"τ = {v:.2f}" for v in learned_run[1]])
+
+# --- learned vs exact velocity field --------------------------------------------------------------
+st.subheader(ui.t(f"{P}.field_title"))
+c = st.columns(3)
+tau = c[0].slider(ui.t(f"{P}.tau"), 0.0, 1.0, 0.5, 0.05, key=f"{P}_tau")
+res = c[1].slider(ui.t(f"{P}.res"), 9, 31, 19, 2, key=f"{P}_res")
+normalise = c[2].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
+xs_f, ys_f, pts, (learned, true, err, log_pt) = velocity_field(
+    rid, model, target, float(tau), int(res)
+)
+fig = field_comparison_figure(
+    pts,
+    learned,
+    true,
+    err,
+    bounds,
+    xs=xs_f,
+    ys=ys_f,
+    log_p=log_pt,
+    titles=[ui.t(f"{P}.field_learned"), ui.t(f"{P}.field_true"), ui.t(f"{P}.field_error")],
+    names=("v_θ(x, τ)", "u_τ(x)", "‖v_θ − u_τ‖"),
+    normalise=normalise,
+)
+data = {"x1": pts[:, 0], "x2": pts[:, 1], "v1": learned[:, 0], "v2": learned[:, 1]}
+if true is not None:
+    data.update({"u1": true[:, 0], "u2": true[:, 1], "error": err})
+ui.figure(fig, f"fm_velocity_tau{tau:.2f}", data=data)
+st.caption(ui.t(f"{P}.field_caption" if true is not None else f"{P}.field_no_exact"))
+
+# --- exact likelihood -----------------------------------------------------------------------------
+st.subheader(ui.t(f"{P}.lik_title"))
+lres = st.select_slider(ui.t(f"{P}.lik_res"), [24, 32, 40, 48, 64], 40, key=f"{P}_lres")
+with st.spinner(ui.t(f"{P}.lik_computing")):
+    log_q = model_log_density(rid, model, int(lres))
+xs_l, ys_l, log_p_grid = ui.log_density_grid(spec.target, int(lres), bounds)
+fig = likelihood_figure(
+    xs_l,
+    ys_l,
+    log_p_grid,
+    log_q,
+    bounds,
+    titles=[ui.t(f"{P}.lik_exact"), ui.t(f"{P}.lik_model"), ui.t(f"{P}.lik_ratio")],
+)
+ui.figure(fig, "fm_likelihood", data={"log_p": log_p_grid, "log_q": log_q})
+st.caption(ui.t(f"{P}.lik_caption"))
+
+st.subheader(ui.t(f"{P}.metrics_title"))
+ui.metrics_panel(trained)
+ui.downloads(trained)
+ui.theory(P)
