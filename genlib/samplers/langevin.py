@@ -103,14 +103,19 @@ def _as_sigma_list(sigmas: Tensor | Sequence[float]) -> list[float]:
 
 
 def annealed_record_points(num_levels: int, steps_per_level: int, num_frames: int) -> list[int]:
-    """Global step indices (0 .. L·T) at which ``annealed_langevin`` records a frame: the start,
-    the end of every level, and evenly spread steps in between, ``num_frames`` at most (but at
-    least one per level)."""
+    """Global step indices (0 .. L·T) at which ``annealed_langevin`` records a frame: the start
+    and ``num_frames − 1`` more (at least the final step). The ends of the levels come first (all
+    of them when the budget allows, else an even subset), then evenly spread steps."""
     total = num_levels * steps_per_level
-    ends = {(i + 1) * steps_per_level for i in range(num_levels)}
-    extra = max(num_frames - 1 - num_levels, 0)
-    spread = {round(k * total / (extra + 1)) for k in range(1, extra + 1)} if extra else set()
-    return sorted({0} | ends | spread)
+    budget = max(num_frames - 1, 1)  # frames after the start
+    ends = [(i + 1) * steps_per_level for i in range(num_levels)]
+    if budget <= num_levels:
+        pick = {round(k * (num_levels - 1) / max(budget - 1, 1)) for k in range(budget)}
+        chosen = {ends[i] for i in pick} | {total}
+        return sorted({0} | set(sorted(chosen)[-budget:]))
+    extra = budget - num_levels
+    spread = {round(k * total / (extra + 1)) for k in range(1, extra + 1)}
+    return sorted({0} | set(ends) | spread)
 
 
 @torch.no_grad()

@@ -1,0 +1,395 @@
+"""Variational autoencoder (lecture 3-2).
+
+Latent-variable model ``q_θ(x) = ∫ q_θ(x|z) q_Z(z) dz`` with
+
+- prior ``q_Z = N(0, I)`` on a latent of dimension 1 or 2 (``latent_dim``),
+- Gaussian decoder ``q_θ(x|z) = N(μ_θ(z), diag σ_θ(z)²)``; ``decoder_var="learned"`` lets the
+  network output σ_θ(z) (floored at ``min_std``), ``decoder_var="fixed"`` uses the constant
+  ``decoder_std`` for every z (then the reconstruction term is a scaled squared error),
+- Gaussian encoder (the lecture's reverse model) ``r_φ(z|x) = N(μ_φ(x), diag σ_φ(x)²)``.
+
+Training minimises the negative variational bound of the lecture,
+
+    −ELBO(x) = −⟨log q_θ(x|z) q_Z(z) / r_φ(z|x)⟩_{r_φ(z|x)}
+             = ⟨−log q_θ(x|z)⟩_{r_φ(z|x)}  +  KL(r_φ(z|x) ‖ q_Z)      ("recon" + "kl"),
+
+with the KL term in closed form and the reconstruction term by one reparametrised sample
+``z = μ_φ(x) + σ_φ(x) ⊙ ε``, ε ~ N(0, I) (the reparametrisation trick: ∇_φ moves inside the
+expectation over ε). ``beta`` weights the KL term in the *training loss* only (β-VAE; default 1,
+the lecture's bound); ``elbo`` is always the true bound.
+
+Capabilities: ``elbo(x)`` (HasElbo — a lower bound of log q_θ(x), never called log_prob),
+``iwae(x, K)`` (the importance-weighted bound log mean_k q(x|z_k) q_Z(z_k) / r(z_k|x), which
+tightens towards log q_θ(x) as K grows) and ``log_marginal(x)`` (log q_θ(x) by quadrature over the
+latent — exact up to grid error for these 1D/2D latents; the reference the bounds are compared to).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from genlib.distributions.base import Target2D
+from genlib.models.base import GenerativeModel, Preset, Trajectory, register
+from genlib.nn import MLP, Activation
+
+__all__ = [
+    "VAE",
+    "VaeView",
+    "vae_view",
+    "gaussian_log_prob",
+    "gaussian_kl_std_normal",
+    "MAX_IWAE_K",
+    "MAX_BOUND_POINTS",
+]
+
+LOG_2PI = math.log(2 * math.pi)
+MAX_IWAE_K = 5000  # importance samples per point (bounded: the page lets the user pick K)
+MAX_BOUND_POINTS = 20_000  # points x per bound evaluation
+_MAX_PAIRS = 4_000_000  # (points × latent samples) evaluated at once
+
+DecoderVar = Literal["learned", "shared", "fixed"]
+
+
+def gaussian_log_prob(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """log N(x; mean, diag std²) summed over the last axis: (..., D) -> (...)."""
+    return (-0.5 * ((x - mean) / std) ** 2 - std.log() - 0.5 * LOG_2PI).sum(-1)
+
+
+def gaussian_kl_std_normal(mean: Tensor, std: Tensor) -> Tensor:
+    """KL(N(mean, diag std²) ‖ N(0, I)) = ½ Σ (mean² + std² − 1 − log std²): (..., D) -> (...)."""
+    return 0.5 * (mean**2 + std**2 - 1.0 - 2.0 * std.log()).sum(-1)
+
+
+def _randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal noise on ``like``'s device, drawn with ``generator`` wherever it lives."""
+    if generator is None:
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
+    eps = torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype)
+    return eps.to(like.device)
+
+
+@register("vae")
+class VAE(GenerativeModel):
+    """Gaussian VAE on 2D points (see the module docstring)."""
+
+    name = "vae"
+    section = "3-2"
+    presets = {
+        "fast": Preset(
+            model={
+                "latent_dim": 2,
+                "hidden": 128,
+                "depth": 3,
+                "decoder_var": "shared",
+                "decoder_std": 0.1,
+                "beta": 1.0,
+            },
+            train={"steps": 10000, "batch_size": 256, "lr": 1e-3, "lr_decay": True},
+            description="2D latent, one learned decoder σ: about 30 s on one CPU thread",
+        ),
+        "quality": Preset(
+            model={
+                "latent_dim": 2,
+                "hidden": 128,
+                "depth": 3,
+                "decoder_var": "shared",
+                "decoder_std": 0.1,
+                "beta": 1.0,
+            },
+            train={"steps": 30000, "batch_size": 512, "lr": 1e-3, "lr_decay": True},
+            description="longer training on larger batches (a few minutes on a CPU)",
+        ),
+    }
+
+    def __init__(
+        self,
+        latent_dim: int = 2,
+        hidden: int = 128,
+        depth: int = 3,
+        activation: Activation = "silu",
+        decoder_var: DecoderVar = "shared",
+        decoder_std: float = 0.1,
+        min_std: float = 0.01,
+        beta: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if latent_dim not in (1, 2):
+            raise ValueError("latent_dim must be 1 or 2")
+        if decoder_var not in ("learned", "shared", "fixed"):
+            raise ValueError("decoder_var must be 'learned', 'shared' or 'fixed'")
+        if not (1 <= hidden <= 1024 and 1 <= depth <= 8):
+            raise ValueError("hidden must be in [1, 1024] and depth in [1, 8]")
+        if not (1e-3 <= decoder_std <= 10.0):
+            raise ValueError("decoder_std must be in [0.001, 10]")
+        if not (1e-4 <= min_std <= 1.0):
+            raise ValueError("min_std must be in [0.0001, 1]")
+        if not (0.0 <= beta <= 100.0):
+            raise ValueError("beta must be in [0, 100]")
+        self.latent_dim = latent_dim
+        self.decoder_var: DecoderVar = decoder_var
+        self.decoder_std = float(decoder_std)
+        self.min_std = float(min_std)
+        self.beta = float(beta)
+        d = latent_dim
+        self.encoder = MLP(
+            2, 2 * d, hidden=hidden, depth=depth, activation=activation
+        )  # x -> (μ_φ, σ_φ)
+        dec_out = 4 if decoder_var == "learned" else 2
+        self.decoder = MLP(
+            d, dec_out, hidden=hidden, depth=depth, activation=activation
+        )  # z -> (μ_θ, σ_θ)
+        # "shared": one learned isotropic σ_θ for every z (initialised at decoder_std)
+        init = math.log(math.expm1(max(self.decoder_std - self.min_std, 1e-4)))
+        self.raw_shared_std = nn.Parameter(torch.tensor(init)) if decoder_var == "shared" else None
+
+    # ---------------------------------------------------------------- encoder / decoder
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """r_φ(z|x): mean and std, each (N, latent_dim)."""
+        h = self.encoder(x)
+        mu, raw = h.split(self.latent_dim, dim=-1)
+        return mu, F.softplus(raw) + 1e-4
+
+    def decode(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        """q_θ(x|z): mean and std, each (..., 2)."""
+        h = self.decoder(z)
+        if self.decoder_var == "learned":
+            mu, raw = h.split(2, dim=-1)
+            return mu, F.softplus(raw) + self.min_std
+        if self.raw_shared_std is not None:
+            return h, (F.softplus(self.raw_shared_std) + self.min_std).expand_as(h)
+        return h, torch.full_like(h, self.decoder_std)
+
+    def reparametrise(
+        self, mu: Tensor, std: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """z = μ + σ ⊙ ε with ε ~ N(0, I): differentiable in (μ, σ), hence in φ."""
+        return mu + std * _randn(tuple(mu.shape), mu, generator)
+
+    # ---------------------------------------------------------------- the bound
+    def elbo_terms(
+        self, x: Tensor, *, generator: torch.Generator | None = None, n_samples: int = 1
+    ) -> dict[str, Tensor]:
+        """Per-point terms (N,): ``recon`` = −⟨log q_θ(x|z)⟩_r (MC, ``n_samples`` reparametrised
+        samples), ``kl`` = KL(r_φ(z|x) ‖ q_Z) (closed form), ``elbo`` = −recon − kl."""
+        mu, std = self.encode(x)  # (N, d)
+        z = mu.unsqueeze(0) + std.unsqueeze(0) * _randn(
+            (n_samples, *mu.shape), mu, generator
+        )  # (S, N, d)
+        dec_mu, dec_std = self.decode(z)  # (S, N, 2)
+        recon = -gaussian_log_prob(x.unsqueeze(0), dec_mu, dec_std).mean(0)  # (N,)
+        kl = gaussian_kl_std_normal(mu, std)  # (N,)
+        return {"recon": recon, "kl": kl, "elbo": -recon - kl}
+
+    def elbo(
+        self, x: Tensor, *, generator: torch.Generator | None = None, n_samples: int = 1
+    ) -> Tensor:
+        """Monte-Carlo estimate of the variational lower bound of log q_θ(x): (N, 2) -> (N,)."""
+        return self.elbo_terms(x, generator=generator, n_samples=n_samples)["elbo"]
+
+    def iwae(self, x: Tensor, k: int = 10, *, generator: torch.Generator | None = None) -> Tensor:
+        """Importance-weighted bound log (1/K) Σ_k q_θ(x|z_k) q_Z(z_k) / r_φ(z_k|x), z_k ~ r_φ(·|x):
+        (N, 2) -> (N,). K = 1 is the ELBO (with a sampled KL); E[iwae_K] ↑ log q_θ(x) as K grows."""
+        if not (1 <= k <= MAX_IWAE_K):
+            raise ValueError(f"K must be in [1, {MAX_IWAE_K}]")
+        if x.shape[0] > MAX_BOUND_POINTS:
+            raise ValueError(f"at most {MAX_BOUND_POINTS} points per bound evaluation")
+        chunk = max(1, _MAX_PAIRS // k)
+        return torch.cat([self._iwae_chunk(c, k, generator) for c in torch.split(x, chunk)])
+
+    def _iwae_chunk(self, x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+        mu, std = self.encode(x)  # (N, d)
+        z = mu + std * _randn((k, *mu.shape), mu, generator)  # (K, N, d)
+        dec_mu, dec_std = self.decode(z)  # (K, N, 2)
+        log_w = (
+            gaussian_log_prob(x, dec_mu, dec_std)  # log q_θ(x|z)
+            + gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))  # log q_Z(z)
+            - gaussian_log_prob(z, mu, std)  # log r_φ(z|x)
+        )  # (K, N)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)
+
+    def log_marginal(
+        self, x: Tensor, n_grid: int | None = None, extent: float | None = None
+    ) -> Tensor:
+        """log q_θ(x) = log ∫ q_θ(x|z) q_Z(z) dz by the trapezoid rule on a latent grid over
+        [−extent, extent]^d (default 10 with 8001 nodes for a 1D latent, 7 with 301² nodes for a
+        2D latent): (N, 2) -> (N,). Accurate when the grid resolves the decoder; a point whose
+        posterior lies beyond the grid (prior mass < 1e-11 there) is underestimated."""
+        d = self.latent_dim
+        n_grid = n_grid or (8001 if d == 1 else 301)
+        extent = extent or (10.0 if d == 1 else 7.0)
+        if not (11 <= n_grid <= (20001 if d == 1 else 801)):
+            raise ValueError("n_grid out of range")
+        if x.shape[0] > MAX_BOUND_POINTS:
+            raise ValueError(f"at most {MAX_BOUND_POINTS} points per evaluation")
+        axis = torch.linspace(-extent, extent, n_grid, device=x.device, dtype=x.dtype)
+        h = float(axis[1] - axis[0])
+        z = axis.reshape(-1, 1) if d == 1 else torch.cartesian_prod(axis, axis)  # (G, d)
+        w = torch.full((n_grid,), math.log(h), device=x.device, dtype=x.dtype)
+        w[0] = w[-1] = math.log(h / 2)  # trapezoid end weights
+        log_w = w if d == 1 else (w.reshape(-1, 1) + w.reshape(1, -1)).reshape(-1)  # (G,)
+        log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.ones_like(z))  # (G,)
+        dec_mu, dec_std = self.decode(z)  # (G, 2)
+        out = []
+        chunk = max(1, _MAX_PAIRS // z.shape[0])
+        for xc in torch.split(x, chunk):
+            ll = gaussian_log_prob(
+                xc.unsqueeze(1), dec_mu.unsqueeze(0), dec_std.unsqueeze(0)
+            )  # (n, G)
+            out.append(torch.logsumexp(ll + log_prior + log_w, dim=1))
+        return torch.cat(out)
+
+    # ---------------------------------------------------------------- training
+    def loss(self, x: Tensor) -> Tensor:
+        terms = self.elbo_terms(x)
+        return (terms["recon"] + self.beta * terms["kl"]).mean()
+
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+    ) -> dict[str, Tensor]:
+        """One Adam step on −ELBO; logs ``loss`` (= recon + β·kl), ``recon``, ``kl`` (batch means)."""
+        (opt,) = optimizers
+        opt.zero_grad(set_to_none=True)
+        terms = self.elbo_terms(x)
+        recon, kl = terms["recon"].mean(), terms["kl"].mean()
+        loss = recon + self.beta * kl
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
+        opt.step()
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    # ---------------------------------------------------------------- sampling
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """z ~ q_Z = N(0, I): (n, latent_dim)."""
+        like = torch.empty(0, device=self.device)
+        return _randn((n, self.latent_dim), like, generator)
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, noise: bool = True
+    ) -> Tensor:
+        """x ~ q_θ: z ~ N(0, I), x = μ_θ(z) + σ_θ(z) ⊙ ε (``noise=False``: the decoder mean μ_θ(z))."""
+        z = self.sample_latent(n, generator=generator)
+        mu, std = self.decode(z)
+        if not noise:
+            return mu
+        return mu + std * _randn(tuple(mu.shape), mu, generator)
+
+    @torch.no_grad()
+    def trajectory(
+        self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None
+    ) -> Trajectory:
+        """Generation as an animation: the latent sample z (shown in the plane; a 1D latent on the
+        x₁ axis) moves to the decoder mean μ_θ(z) (first half), then decoder noise is added
+        (second half). ``ts`` runs over [0, 1]."""
+        num_frames = max(3, int(num_frames))
+        z = self.sample_latent(n, generator=generator)
+        mu, std = self.decode(z)
+        x = mu + std * _randn(tuple(mu.shape), mu, generator)
+        z_plane = (
+            z if self.latent_dim == 2 else torch.cat([z, torch.zeros_like(z)], dim=1)
+        )  # (n, 2)
+        ts = torch.linspace(0, 1, num_frames, device=mu.device)
+        a = (2 * ts).clamp(max=1).reshape(-1, 1, 1)  # latent -> decoder mean
+        b = (2 * ts - 1).clamp(min=0).reshape(-1, 1, 1)  # decoder mean -> sample
+        xs = (1 - a) * z_plane + a * mu + b * (x - mu)  # (F, n, 2)
+        return Trajectory(xs, ts, "decode")
+
+    # ---------------------------------------------------------------- page helpers
+    def latent_lines(self, n_lines: int = 9, n_points: int = 200, extent: float = 3.0) -> Tensor:
+        """Latent points along lines: (L, P, latent_dim). A 1D latent gives one line over
+        [−extent, extent]; a 2D latent gives ``n_lines`` lines z₂ = const and ``n_lines`` lines
+        z₁ = const (2·n_lines lines: a grid)."""
+        n_lines = int(min(max(n_lines, 2), 41))
+        n_points = int(min(max(n_points, 2), 2000))
+        t = torch.linspace(-extent, extent, n_points, device=self.device)
+        if self.latent_dim == 1:
+            return t.reshape(1, -1, 1)
+        c = torch.linspace(-extent, extent, n_lines, device=self.device)
+        rows = torch.stack([torch.stack([t, ci.expand_as(t)], -1) for ci in c])  # (L, P, 2)
+        return torch.cat([rows, rows.flip(-1)])  # (2L, P, 2)
+
+    @torch.no_grad()
+    def decoder_manifold(
+        self, n_lines: int = 9, n_points: int = 200, extent: float = 3.0
+    ) -> Tensor:
+        """Decoder means μ_θ(z) along ``latent_lines``: (L, P, 2) — the image of the latent
+        line (1D) or grid (2D) in data space."""
+        return self.decode(self.latent_lines(n_lines, n_points, extent))[0]
+
+    @torch.no_grad()
+    def bound_table(
+        self,
+        x: Tensor,
+        ks: tuple[int, ...] = (1, 10, 100, 1000),
+        *,
+        generator: torch.Generator | None = None,
+        with_quadrature: bool = True,
+        elbo_samples: int = 64,
+    ) -> dict[str, float]:
+        """Mean over the points ``x`` of the ELBO (closed-form KL, reconstruction averaged over
+        ``elbo_samples`` latents per point so the estimate is not noisier than the bounds), the
+        IWAE bound for each K and (optionally) the quadrature log q_θ(x) —
+        ELBO ≤ IWAE_K ≤ log q_θ(x) in expectation. Keys: ``elbo``, ``iwae_<K>``, ``log_q``."""
+        if x.shape[0] > MAX_BOUND_POINTS:
+            raise ValueError(f"at most {MAX_BOUND_POINTS} points per bound evaluation")
+        elbo = [
+            self.elbo(c, generator=generator, n_samples=elbo_samples) for c in torch.split(x, 1024)
+        ]
+        out = {"elbo": float(torch.cat(elbo).mean())}
+        for k in ks:
+            out[f"iwae_{k}"] = float(self.iwae(x, k, generator=generator).mean())
+        if with_quadrature:
+            out["log_q"] = float(self.log_marginal(x).mean())
+        return out
+
+
+# -------------------------------------------------------------------- what the page draws
+MAX_VIEW_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class VaeView:
+    """Numpy arrays for the VAE page: data ``x (N, 2)`` with their encoder means/stds
+    ``z_mean, z_std (N, d)``, the decoder manifold ``(L, P, 2)`` and the latent lines it is the
+    image of ``(L, P, d)``, model samples ``(N, 2)`` and decoder means of fresh latents ``(N, 2)``."""
+
+    x: np.ndarray
+    z_mean: np.ndarray
+    z_std: np.ndarray
+    manifold: np.ndarray
+    latent_lines: np.ndarray
+    samples: np.ndarray
+    means: np.ndarray
+
+
+@torch.no_grad()
+def vae_view(
+    model: VAE, target: Target2D, n: int = 1500, seed: int = 0, n_lines: int = 13
+) -> VaeView:
+    """Encode ``n`` target samples, decode a latent grid, draw ``n`` samples (seeded)."""
+    n = int(min(max(n, 1), MAX_VIEW_POINTS))
+    was_training = model.training
+    model.eval()
+    dev = model.device
+    x = target.sample(n, generator=torch.Generator().manual_seed(seed)).to(dev)
+    z_mean, z_std = model.encode(x)
+    lines = model.latent_lines(n_lines=n_lines, n_points=200)
+    manifold = model.decode(lines)[0]
+    g = torch.Generator(device=dev).manual_seed(seed + 1)
+    samples = model.sample(n, generator=g)
+    means = model.sample(n, generator=g, noise=False)
+    model.train(was_training)
+
+    def np_(t: Tensor) -> np.ndarray:
+        return t.detach().cpu().double().numpy()
+
+    return VaeView(
+        np_(x), np_(z_mean), np_(z_std), np_(manifold), np_(lines), np_(samples), np_(means)
+    )
