@@ -100,7 +100,7 @@ init = c[0].selectbox(
     format_func=lambda v: ui.t(f"{P}.init_{v}"),
     key=f"{P}_init",
 )
-n = c[1].slider(ui.t(f"{P}.chains"), 100, MAX_CHAINS, 500, 100, key=f"{P}_chains")
+n = c[1].slider(ui.t(f"{P}.chains"), 100, MAX_CHAINS, 300, 100, key=f"{P}_chains")
 steps = c[2].slider(
     ui.t(f"{P}.lsteps"),
     10,
