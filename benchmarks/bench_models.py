@@ -24,17 +24,27 @@ os.environ.setdefault("GENLIB_THREADS", "1")
 import torch  # noqa: E402
 
 from genlib import models  # noqa: E402
-from genlib.device import device_info, get_device, make_generator  # noqa: E402
-from genlib.runs import RunSpec, evaluate, run  # noqa: E402
+from genlib.checkpoints import pretrained_dir, save_checkpoint  # noqa: E402
+from genlib.device import device_info, make_generator  # noqa: E402
+from genlib.runs import RunSpec, _meta, evaluate, run  # noqa: E402
 
 DEFAULT_TARGETS = ["moons", "8gaussians", "checkerboard"]
 
 
-def bench_one(model: str, target: str, preset: str, seed: int, n_eval: int) -> dict:
+def bench_one(
+    model: str, target: str, preset: str, seed: int, n_eval: int, save: bool = False
+) -> dict:
     spec = RunSpec.from_preset(model, target, preset=preset, seed=seed)
     t0 = time.perf_counter()
     trained = run(spec, use_cache=False)
     wall = time.perf_counter() - t0
+    if save and trained.result.status == "ok":  # ship it as a pretrained preset
+        save_checkpoint(
+            pretrained_dir() / f"{spec.key()}.pt",
+            trained.model.state_dict(),
+            spec.to_dict(),
+            _meta(trained.result),
+        )
     res = trained.result
     dev = trained.model.device
     with torch.no_grad():
@@ -67,8 +77,16 @@ def bench_one(model: str, target: str, preset: str, seed: int, n_eval: int) -> d
 
 
 COLUMNS = [
-    ("model", "{}"), ("target", "{}"), ("steps", "{}"), ("train_s", "{:.1f}"), ("steps_per_s", "{:.0f}"),
-    ("sample10k_s", "{:.3f}"), ("sw_ratio", "{:.2f}"), ("mmd", "{:.5f}"), ("exact_kl", "{:.3f}"), ("status", "{}"),
+    ("model", "{}"),
+    ("target", "{}"),
+    ("steps", "{}"),
+    ("train_s", "{:.1f}"),
+    ("steps_per_s", "{:.0f}"),
+    ("sample10k_s", "{:.3f}"),
+    ("sw_ratio", "{:.2f}"),
+    ("mmd", "{:.5f}"),
+    ("exact_kl", "{:.3f}"),
+    ("status", "{}"),
 ]
 
 
@@ -80,7 +98,9 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--targets", nargs="*", default=DEFAULT_TARGETS)
     ap.add_argument("--preset", default="fast")
@@ -88,13 +108,16 @@ def main() -> int:
     ap.add_argument("--n-eval", type=int, default=5000)
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown")
+    ap.add_argument(
+        "--save-pretrained", action="store_true", help="also write each run to assets/pretrained/"
+    )
     a = ap.parse_args()
     names = a.models or models.names()
     print(f"# device: {device_info()}  preset: {a.preset}  seed: {a.seed}", flush=True)
     rows = []
     for name in names:
         for target in a.targets:
-            row = bench_one(name, target, a.preset, a.seed, a.n_eval)
+            row = bench_one(name, target, a.preset, a.seed, a.n_eval, a.save_pretrained)
             rows.append(row)
             print(table([row]).splitlines()[-1], flush=True)
     print()

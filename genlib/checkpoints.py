@@ -59,7 +59,9 @@ def find_checkpoint(key: str) -> Path | None:
     return None
 
 
-def _payload(state_dict: dict[str, torch.Tensor], spec: dict[str, Any], meta: dict[str, Any]) -> dict:
+def _payload(
+    state_dict: dict[str, torch.Tensor], spec: dict[str, Any], meta: dict[str, Any]
+) -> dict:
     return {
         "format": FORMAT,
         "spec": spec,
@@ -68,14 +70,18 @@ def _payload(state_dict: dict[str, torch.Tensor], spec: dict[str, Any], meta: di
     }
 
 
-def checkpoint_bytes(state_dict: dict[str, torch.Tensor], spec: dict[str, Any], meta: dict[str, Any]) -> bytes:
+def checkpoint_bytes(
+    state_dict: dict[str, torch.Tensor], spec: dict[str, Any], meta: dict[str, Any]
+) -> bytes:
     """The checkpoint as bytes (for a download button)."""
     buf = io.BytesIO()
     torch.save(_payload(state_dict, spec, meta), buf)
     return buf.getvalue()
 
 
-def save_checkpoint(path: str | Path, state_dict, spec: dict[str, Any], meta: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path, state_dict, spec: dict[str, Any], meta: dict[str, Any]
+) -> Path:
     """Write atomically (temp file + rename) so concurrent sessions never read half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +114,14 @@ def load_checkpoint(source: str | Path | bytes | io.BytesIO) -> dict[str, Any]:
     except CheckpointError:
         raise
     except Exception as exc:  # malformed file, pickle with code, truncated zip, ...
-        raise CheckpointError(f"not a valid GenLab checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT or not isinstance(obj.get("state_dict"), dict):
+        raise CheckpointError(
+            f"not a valid GenLab checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
+    if (
+        not isinstance(obj, dict)
+        or obj.get("format") != FORMAT
+        or not isinstance(obj.get("state_dict"), dict)
+    ):
         raise CheckpointError("not a GenLab checkpoint (missing format/state_dict)")
     if not all(isinstance(v, torch.Tensor) for v in obj["state_dict"].values()):
         raise CheckpointError("checkpoint state_dict must hold tensors only")

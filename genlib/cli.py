@@ -23,7 +23,9 @@ __all__ = ["main", "subcommand"]
 
 MAX_SAMPLES = 1_000_000
 
-_EXTRA: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+_EXTRA: dict[
+    str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+] = {}
 
 
 def subcommand(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
@@ -62,9 +64,13 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("target")
     s.add_argument("-n", type=int, default=10_000)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--param", type=_kv, action="append", default=[], help="target parameter KEY=VALUE")
+    s.add_argument(
+        "--param", type=_kv, action="append", default=[], help="target parameter KEY=VALUE"
+    )
     s.add_argument("--out", required=True)
-    t = sub.add_parser("train", help="train a model on a target; write checkpoint, samples, metrics")
+    t = sub.add_parser(
+        "train", help="train a model on a target; write checkpoint, samples, metrics"
+    )
     t.add_argument("model")
     t.add_argument("target")
     t.add_argument("--preset", default="fast")
@@ -72,10 +78,16 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--param", type=_kv, action="append", default=[], help="model parameter KEY=VALUE")
-    t.add_argument("--target-param", type=_kv, action="append", default=[], help="target parameter KEY=VALUE")
+    t.add_argument(
+        "--param", type=_kv, action="append", default=[], help="model parameter KEY=VALUE"
+    )
+    t.add_argument(
+        "--target-param", type=_kv, action="append", default=[], help="target parameter KEY=VALUE"
+    )
     t.add_argument("-n", "--num-samples", type=int, default=10_000)
-    t.add_argument("--no-cache", action="store_true", help="always train (ignore cached checkpoints)")
+    t.add_argument(
+        "--no-cache", action="store_true", help="always train (ignore cached checkpoints)"
+    )
     t.add_argument("--out", required=True)
     for name, (help_, configure, _) in _EXTRA.items():
         configure(sub.add_parser(name, help=help_))
@@ -101,11 +113,20 @@ def _cmd_train(a: argparse.Namespace) -> int:
         return _fail(f"unknown target {a.target!r}; known: {', '.join(distributions.names())}")
     if not (1 <= a.num_samples <= MAX_SAMPLES):
         return _fail(f"-n must be in [1, {MAX_SAMPLES}]")
-    overrides = {k: v for k, v in (("steps", a.steps), ("lr", a.lr), ("batch_size", a.batch_size)) if v is not None}
+    overrides = {
+        k: v
+        for k, v in (("steps", a.steps), ("lr", a.lr), ("batch_size", a.batch_size))
+        if v is not None
+    }
     try:
         spec = RunSpec.from_preset(
-            a.model, a.target, preset=a.preset, seed=a.seed,
-            target_params=dict(a.target_param), model_overrides=dict(a.param), **overrides,
+            a.model,
+            a.target,
+            preset=a.preset,
+            seed=a.seed,
+            target_params=dict(a.target_param),
+            model_overrides=dict(a.param),
+            **overrides,
         )
         spec.target.build()
     except (KeyError, ValueError, TypeError) as exc:
@@ -125,7 +146,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
         return _fail(f"training failed: {exc}", 3)
     from genlib.runs import _meta
 
-    save_checkpoint(out / "checkpoint.pt", trained.model.state_dict(), spec.to_dict(), _meta(trained.result))
+    save_checkpoint(
+        out / "checkpoint.pt", trained.model.state_dict(), spec.to_dict(), _meta(trained.result)
+    )
     with torch.no_grad():
         g = make_generator(a.seed, trained.model.device)
         samples = trained.model.sample(a.num_samples, generator=g).detach().cpu().numpy()
@@ -164,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "sample-target":
         if args.target not in distributions.names():
-            return _fail(f"unknown target {args.target!r}; known: {', '.join(distributions.names())}")
+            return _fail(
+                f"unknown target {args.target!r}; known: {', '.join(distributions.names())}"
+            )
         if not (1 <= args.n <= MAX_SAMPLES):
             return _fail(f"-n must be in [1, {MAX_SAMPLES}]")
         try:

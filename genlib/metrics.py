@@ -95,9 +95,14 @@ def energy_distance(x: Tensor, y: Tensor, generator: torch.Generator | None = No
 
 
 def histogram_kl(
-    x: Tensor, y: Tensor, bounds: tuple[float, float, float, float], bins: int = 40, alpha: float = 0.5
+    x: Tensor,
+    y: Tensor,
+    bounds: tuple[float, float, float, float],
+    bins: int = 40,
+    alpha: float = 0.5,
 ) -> float:
     """KL(hist_x ‖ hist_y) on a bins×bins grid over ``bounds`` with additive smoothing ``alpha``."""
+
     def hist(z: Tensor) -> Tensor:
         h = torch.histogramdd(z.double().cpu(), bins=[bins, bins], range=list(bounds)).hist
         h = h + alpha
@@ -114,7 +119,10 @@ def nll(log_q: Callable[[Tensor], Tensor], x: Tensor, chunk: int = 8192) -> floa
 
 
 def exact_kl(
-    target: Target2D, log_q: Callable[[Tensor], Tensor], n: int = 20_000, generator: torch.Generator | None = None
+    target: Target2D,
+    log_q: Callable[[Tensor], Tensor],
+    n: int = 20_000,
+    generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """KL(p‖q) = NLL(q) − H(p) on the same n samples of p (the difference has low variance).
     Returns ``{"kl", "nll", "entropy", "stderr"}``; ``kl`` is +inf where q vanishes on p's support."""
@@ -149,7 +157,11 @@ def mode_coverage(
     k = centres.shape[0]
     counts = torch.bincount(nearest[close], minlength=k).double()
     covered = int((counts >= min_fraction * samples.shape[0] / k).sum())
-    return {"modes_covered": float(covered), "modes_total": float(k), "fraction_near_mode": float(close.double().mean())}
+    return {
+        "modes_covered": float(covered),
+        "modes_total": float(k),
+        "fraction_near_mode": float(close.double().mean()),
+    }
 
 
 SAMPLE_METRICS: dict[str, Callable[..., float]] = {
@@ -160,10 +172,17 @@ SAMPLE_METRICS: dict[str, Callable[..., float]] = {
 
 
 def noise_floor(
-    target: Target2D, n: int, metric: str = "sliced_wasserstein", repeats: int = 3, seed: int = 12345
+    target: Target2D,
+    n: int,
+    metric: str = "sliced_wasserstein",
+    repeats: int = 3,
+    seed: int = 12345,
 ) -> float:
     """Mean of ``metric`` between pairs of independent target samples of size ``n`` each."""
     fn = SAMPLE_METRICS[metric]
     g = torch.Generator().manual_seed(seed)
-    vals = [fn(target.sample(n, generator=g), target.sample(n, generator=g), generator=g) for _ in range(repeats)]
+    vals = [
+        fn(target.sample(n, generator=g), target.sample(n, generator=g), generator=g)
+        for _ in range(repeats)
+    ]
     return float(sum(vals) / len(vals))

@@ -121,7 +121,9 @@ class TimeMLP(nn.Module):
         self.temb = nn.Sequential(nn.Linear(embed_dim, hidden), make_activation(activation))
         self.temb_out = nn.Linear(hidden, hidden)
         self.act = make_activation(activation)
-        self.body = MLP(hidden, dim_out, hidden=hidden, depth=max(depth - 1, 0), activation=activation)
+        self.body = MLP(
+            hidden, dim_out, hidden=hidden, depth=max(depth - 1, 0), activation=activation
+        )
 
     def first_layer_bias(self, t: Tensor) -> Tensor:
         """The time-dependent part of the first hidden pre-activation: (N,) -> (N, hidden)."""

@@ -34,7 +34,16 @@ from genlib.metrics import exact_kl, mmd_rbf, noise_floor, sliced_wasserstein
 from genlib.models.base import GenerativeModel, HasLogProb
 from genlib.training import OnStep, TrainConfig, TrainResult, train
 
-__all__ = ["TargetSpec", "RunSpec", "Trained", "run", "build_model", "evaluate", "freeze", "load_trained"]
+__all__ = [
+    "TargetSpec",
+    "RunSpec",
+    "Trained",
+    "run",
+    "build_model",
+    "evaluate",
+    "freeze",
+    "load_trained",
+]
 
 Params = tuple[tuple[str, Any], ...]
 
@@ -103,7 +112,9 @@ class RunSpec:
         **train_overrides: Any,
     ) -> RunSpec:
         p = models.preset(model, preset)
-        tspec = target if isinstance(target, TargetSpec) else TargetSpec(target, freeze(target_params))
+        tspec = (
+            target if isinstance(target, TargetSpec) else TargetSpec(target, freeze(target_params))
+        )
         cfg = TrainConfig().with_overrides(**{**p.train, "seed": seed, **train_overrides})
         return cls(model, tspec, freeze({**p.model, **(model_overrides or {})}), cfg)
 
@@ -185,20 +196,26 @@ def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) ->
     result = train(model, target, spec.train, on_step=on_step)
     if use_cache and result.status == "ok":
         try:
-            save_checkpoint(cache_path(spec.key()), model.state_dict(), spec.to_dict(), _meta(result))
+            save_checkpoint(
+                cache_path(spec.key()), model.state_dict(), spec.to_dict(), _meta(result)
+            )
         except OSError:
             pass  # a read-only cache directory must not break training
     return Trained(spec, model, target, result)
 
 
-def evaluate(trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = True) -> dict[str, float]:
+def evaluate(
+    trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = True
+) -> dict[str, float]:
     """Sample metrics (with their floors) and, where the model has a density, exact KL(p‖q)."""
     g = make_generator(seed)
     target = trained.target
     model = trained.model
     with torch.no_grad():
         # the model's noise must be independent of the reference sample's (seed + 1 vs seed)
-        xs = model.sample(n, generator=make_generator(seed + 1, model.device)).detach().cpu().float()
+        xs = (
+            model.sample(n, generator=make_generator(seed + 1, model.device)).detach().cpu().float()
+        )
     finite = torch.isfinite(xs).all(1)
     out: dict[str, float] = {"n": float(n), "non_finite": float((~finite).sum())}
     xs = xs[finite]

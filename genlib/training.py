@@ -65,7 +65,10 @@ class TrainConfig:
             (1 <= self.data_size <= MAX_DATA, f"data_size must be in [1, {MAX_DATA}]"),
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.snapshot_every >= 0, "snapshot_every must be >= 0"),
-            (1 <= self.snapshot_size <= MAX_SNAPSHOT, f"snapshot_size must be in [1, {MAX_SNAPSHOT}]"),
+            (
+                1 <= self.snapshot_size <= MAX_SNAPSHOT,
+                f"snapshot_size must be in [1, {MAX_SNAPSHOT}]",
+            ),
             (0.0 <= self.ema < 1.0, "ema must be in [0, 1)"),
         ]
         for ok, msg in checks:
@@ -146,9 +149,11 @@ def train(
         if step % cfg.log_every == 0 or step == cfg.steps:
             # the one host sync per interval: mean of each logged value over the interval
             keys = pending[0].keys()
-            means = torch.stack([torch.stack([p[k].float() for p in pending]).mean() for k in keys]).tolist()
+            means = torch.stack(
+                [torch.stack([p[k].float() for p in pending]).mean() for k in keys]
+            ).tolist()
             pending.clear()
-            row = {"step": float(step), **dict(zip(keys, means))}
+            row = {"step": float(step), **dict(zip(keys, means, strict=True))}
             if not all(math.isfinite(v) for v in means):
                 model.load_state_dict(last_good)
                 ema_shadow = last_good_ema
@@ -171,7 +176,7 @@ def train(
                 break
     if ema_params and result.steps_done > 0:
         with torch.no_grad():
-            for p, e in zip(ema_params, ema_shadow):
+            for p, e in zip(ema_params, ema_shadow, strict=True):
                 p.copy_(e)
     result.seconds = time.perf_counter() - t0
     model.eval()

@@ -46,7 +46,9 @@ def main() -> int:
                 continue
             save_checkpoint(path, trained.model.state_dict(), spec.to_dict(), _meta(trained.result))
             kb = path.stat().st_size / 1024
-            print(f"{name:16s} {target:12s} {time.perf_counter() - t0:6.1f}s {kb:7.0f} KiB {path.name}")
+            print(
+                f"{name:16s} {target:12s} {time.perf_counter() - t0:6.1f}s {kb:7.0f} KiB {path.name}"
+            )
     return 0
 
 

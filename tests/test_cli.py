@@ -53,7 +53,21 @@ def test_train_writes_outputs(tmp_path, monkeypatch):
     name = "ddpm" if "ddpm" in models.names() else models.names()[0]
     monkeypatch.setenv("GENLIB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
-    rc = main(["train", name, "8gaussians", "--steps", "20", "--seed", "0", "-n", "300", "--out", str(out)])
+    rc = main(
+        [
+            "train",
+            name,
+            "8gaussians",
+            "--steps",
+            "20",
+            "--seed",
+            "0",
+            "-n",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert np.load(out / "samples.npy").shape == (300, 2)
     report = json.loads((out / "metrics.json").read_text())
@@ -64,6 +78,10 @@ def test_train_writes_outputs(tmp_path, monkeypatch):
 def test_module_entry_point_errors_cleanly():
     proc = subprocess.run(
         [sys.executable, "-m", "genlib", "train", "nope", "moons", "--out", "/tmp/x"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert proc.returncode == 2 and "unknown model" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2 and "unknown model" in proc.stderr and "Traceback" not in proc.stderr
+    )

@@ -97,7 +97,9 @@ def test_training_converges_and_is_deterministic():
 def test_nan_loss_stops_and_keeps_last_good_weights():
     target = distributions.build("8gaussians")
     model = ShiftedGaussian(blow_up_at=60)
-    res = train(model, target, TrainConfig(steps=500, lr=0.01, log_every=25), device=torch.device("cpu"))
+    res = train(
+        model, target, TrainConfig(steps=500, lr=0.01, log_every=25), device=torch.device("cpu")
+    )
     assert res.status == "diverged" and "non-finite" in res.message
     assert res.steps_done == 50  # the last logged step before the NaN (step 60 lies in 51..75)
     assert torch.isfinite(model.m).all()
@@ -106,8 +108,11 @@ def test_nan_loss_stops_and_keeps_last_good_weights():
 def test_on_step_false_stops():
     model = ShiftedGaussian()
     res = train(
-        model, distributions.build("8gaussians"), TrainConfig(steps=1000, log_every=10),
-        on_step=lambda step, row: step < 30, device=torch.device("cpu"),
+        model,
+        distributions.build("8gaussians"),
+        TrainConfig(steps=1000, log_every=10),
+        on_step=lambda step, row: step < 30,
+        device=torch.device("cpu"),
     )
     assert res.status == "stopped" and res.steps_done == 30
 
@@ -130,7 +135,9 @@ def test_checkpoint_round_trip_and_rejects_code(tmp_path):
     model = ShiftedGaussian()
     with torch.no_grad():
         model.m.fill_(1.5)
-    path = save_checkpoint(tmp_path / "a.pt", model.state_dict(), {"model": "x"}, {"history": [{"step": 1.0}]})
+    path = save_checkpoint(
+        tmp_path / "a.pt", model.state_dict(), {"model": "x"}, {"history": [{"step": 1.0}]}
+    )
     ck = load_checkpoint(path)
     assert ck["spec"] == {"model": "x"} and torch.equal(ck["state_dict"]["m"], model.m.detach())
 
@@ -149,9 +156,15 @@ def test_checkpoint_round_trip_and_rejects_code(tmp_path):
 
 
 def test_spec_keys_are_stable_and_distinct():
-    a = RunSpec("m", TargetSpec("moons"), freeze({"hidden": 64, "sizes": [1, 2]}), TrainConfig(seed=0))
-    b = RunSpec("m", TargetSpec("moons"), freeze({"sizes": [1, 2], "hidden": 64}), TrainConfig(seed=0))
-    c = RunSpec("m", TargetSpec("moons"), freeze({"hidden": 64, "sizes": [1, 2]}), TrainConfig(seed=1))
+    a = RunSpec(
+        "m", TargetSpec("moons"), freeze({"hidden": 64, "sizes": [1, 2]}), TrainConfig(seed=0)
+    )
+    b = RunSpec(
+        "m", TargetSpec("moons"), freeze({"sizes": [1, 2], "hidden": 64}), TrainConfig(seed=0)
+    )
+    c = RunSpec(
+        "m", TargetSpec("moons"), freeze({"hidden": 64, "sizes": [1, 2]}), TrainConfig(seed=1)
+    )
     assert a == b and hash(a) == hash(b) and a.key() == b.key()
     assert a.key() != c.key()
 

@@ -19,7 +19,11 @@ from genlib.metrics import (
     sliced_wasserstein,
 )
 
-SAMPLE_METRICS = {"sliced_wasserstein": sliced_wasserstein, "mmd": mmd_rbf, "energy": energy_distance}
+SAMPLE_METRICS = {
+    "sliced_wasserstein": sliced_wasserstein,
+    "mmd": mmd_rbf,
+    "energy": energy_distance,
+}
 
 
 @pytest.mark.parametrize("name", list(SAMPLE_METRICS))
@@ -30,7 +34,10 @@ def test_sample_metric_floor_and_shift(name):
     n = 2000
     floor = noise_floor(p, n, name, repeats=3)
     same = fn(p.sample(n, generator=g), p.sample(n, generator=g), generator=g)
-    shifted = [fn(p.sample(n, generator=g) + torch.tensor([d, 0.0]), p.sample(n, generator=g), generator=g) for d in (0.5, 1.5)]
+    shifted = [
+        fn(p.sample(n, generator=g) + torch.tensor([d, 0.0]), p.sample(n, generator=g), generator=g)
+        for d in (0.5, 1.5)
+    ]
     assert same < 3 * max(floor, 1e-4)
     assert shifted[0] > 3 * max(floor, 1e-4)
     assert shifted[1] > shifted[0]

@@ -39,7 +39,9 @@ def test_registry_has_presets():
 def test_train_step_is_finite(trained):
     name, _, res = trained
     assert res.status == "ok", (name, res.message)
-    assert res.steps_done == 6 and all(torch.isfinite(torch.tensor(v)) for v in res.history[-1].values())
+    assert res.steps_done == 6 and all(
+        torch.isfinite(torch.tensor(v)) for v in res.history[-1].values()
+    )
 
 
 def test_gradients_flow():
@@ -47,10 +49,14 @@ def test_gradients_flow():
         model = build_model(_spec(name))
         optimizers = model.configure_optimizers(1e-3)
         before = [p.detach().clone() for p in model.parameters()]
-        x = distributions.build("8gaussians").sample(128, generator=torch.Generator().manual_seed(0))
+        x = distributions.build("8gaussians").sample(
+            128, generator=torch.Generator().manual_seed(0)
+        )
         model.train()
         model.train_step(x, optimizers, 1)
-        changed = any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
+        changed = any(
+            not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters(), strict=True)
+        )
         assert changed, f"{name}: no parameter moved after one train_step"
 
 

@@ -19,7 +19,16 @@ for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     if _mod.name != "base" and not _mod.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
-__all__ = ["TARGETS", "Bounds", "GaussianMixture", "Target2D", "register", "names", "build", "ORDER"]
+__all__ = [
+    "TARGETS",
+    "Bounds",
+    "GaussianMixture",
+    "Target2D",
+    "register",
+    "names",
+    "build",
+    "ORDER",
+]
 
 #: Display order of the built-in targets (modules register in alphabetical order); targets not
 #: listed here follow in registration order.

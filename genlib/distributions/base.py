@@ -134,7 +134,11 @@ class GaussianMixture(Target2D):
             variances = (stds.reshape(k, 1) ** 2).expand(k, 2)
         else:  # (K, 2) diagonal
             variances = stds.reshape(k, 2) ** 2
-        w = torch.ones(k, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        w = (
+            torch.ones(k, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64)
+        )
         if w.shape != (k,) or bool((w < 0).any()) or float(w.sum()) <= 0:
             raise ValueError("mixture weights must be k non-negative numbers with a positive sum")
         if bool((variances <= 0).any()):
@@ -147,7 +151,12 @@ class GaussianMixture(Target2D):
             hi = (means + 3.5 * sd).max(0).values
             c = (lo + hi) / 2
             half = float((hi - lo).max()) / 2
-            bounds = (float(c[0]) - half, float(c[0]) + half, float(c[1]) - half, float(c[1]) + half)
+            bounds = (
+                float(c[0]) - half,
+                float(c[0]) + half,
+                float(c[1]) - half,
+                float(c[1]) + half,
+            )
         self.bounds = bounds
 
     @property
@@ -161,7 +170,9 @@ class GaussianMixture(Target2D):
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         if n == 0:  # torch.multinomial refuses n = 0
             return torch.zeros(0, 2)
-        idx = torch.multinomial(self.comp.log_weights.exp(), n, replacement=True, generator=generator)
+        idx = torch.multinomial(
+            self.comp.log_weights.exp(), n, replacement=True, generator=generator
+        )
         eps = torch.randn(n, 2, generator=generator, dtype=torch.float64)
         return (self.comp.means[idx] + self.comp.variances[idx].sqrt() * eps).float()
 
@@ -197,5 +208,8 @@ class GaussianMixture(Target2D):
         w = self.comp.log_weights.exp()  # (K,)
         mean = (w[:, None] * self.comp.means).sum(0)
         d = self.comp.means - mean
-        cov = (w[:, None, None] * (torch.diag_embed(self.comp.variances) + d[:, :, None] * d[:, None, :])).sum(0)
+        cov = (
+            w[:, None, None]
+            * (torch.diag_embed(self.comp.variances) + d[:, :, None] * d[:, None, :])
+        ).sum(0)
         return mean, cov

@@ -13,7 +13,9 @@ __all__ = ["eight_gaussians", "twentyfive_gaussians", "two_peaks", "far_mixture"
 
 
 @register("8gaussians")
-def eight_gaussians(radius: float = 2 * math.sqrt(2), std: float = 0.5 / math.sqrt(2)) -> GaussianMixture:
+def eight_gaussians(
+    radius: float = 2 * math.sqrt(2), std: float = 0.5 / math.sqrt(2)
+) -> GaussianMixture:
     """FFJORD's 8 gaussians: centres at radius 2√2, angles 2πk/8, σ = 0.5/√2."""
     ang = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = radius * torch.stack([ang.cos(), ang.sin()], 1)
@@ -36,7 +38,11 @@ def two_peaks(distance: float = 4.0, std: float = 0.5, weight: float = 0.5) -> G
     means = torch.tensor([[-distance / 2, 0.0], [distance / 2, 0.0]], dtype=torch.float64)
     half = max(distance / 2 + 4 * std, 3.0)
     return GaussianMixture(
-        means, std, torch.tensor([weight, 1 - weight]), name="two_peaks", bounds=(-half, half, -half, half)
+        means,
+        std,
+        torch.tensor([weight, 1 - weight]),
+        name="two_peaks",
+        bounds=(-half, half, -half, half),
     )
 
 
@@ -44,7 +50,13 @@ def two_peaks(distance: float = 4.0, std: float = 0.5, weight: float = 0.5) -> G
 def far_mixture(weight: float = 0.8) -> GaussianMixture:
     """0.8 N((5,5), I) + 0.2 N((-5,-5), I): plain Langevin gets the weights wrong."""
     means = torch.tensor([[5.0, 5.0], [-5.0, -5.0]], dtype=torch.float64)
-    return GaussianMixture(means, 1.0, torch.tensor([weight, 1 - weight]), name="far_mixture", bounds=(-9.0, 9.0, -9.0, 9.0))
+    return GaussianMixture(
+        means,
+        1.0,
+        torch.tensor([weight, 1 - weight]),
+        name="far_mixture",
+        bounds=(-9.0, 9.0, -9.0, 9.0),
+    )
 
 
 MAX_CUSTOM_POINTS = 512

@@ -105,7 +105,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     def configure_optimizers(self, lr: float) -> list[torch.optim.Optimizer]:
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
-    def train_step(self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int) -> dict[str, Tensor]:
+    def train_step(
+        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+    ) -> dict[str, Tensor]:
         """One optimisation step; returns detached 0-dim tensors (no host sync here).
         The key ``"loss"`` is the one the loop checks for NaN and plots."""
         (opt,) = optimizers
@@ -118,7 +120,9 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     grad_clip: float = 10.0
 
-    def trajectory(self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None) -> Trajectory:
+    def trajectory(
+        self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None
+    ) -> Trajectory:
         """Generation as an animation. Families with no generation path return one frame."""
         x = self.sample(n, generator=generator)
         return Trajectory(x.unsqueeze(0), torch.zeros(1), "step")
@@ -155,5 +159,11 @@ class HasVelocity(Protocol):
 
 def capabilities(model: GenerativeModel) -> list[str]:
     """Names of the optional capabilities ``model`` supports."""
-    caps = {"log_prob": HasLogProb, "energy": HasEnergy, "elbo": HasElbo, "score": HasScore, "velocity": HasVelocity}
+    caps = {
+        "log_prob": HasLogProb,
+        "energy": HasEnergy,
+        "elbo": HasElbo,
+        "score": HasScore,
+        "velocity": HasVelocity,
+    }
     return [k for k, proto in caps.items() if isinstance(model, proto)]

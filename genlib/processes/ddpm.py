@@ -61,7 +61,9 @@ class DDPMSchedule:
         # posterior q(x_{t-1} | x_t, x_0) = N(c0 x_0 + ct x_t, beta_tilde)
         object.__setattr__(self, "posterior_var", betas * (1 - alpha_bar_prev) / (1 - alpha_bar))
         object.__setattr__(self, "posterior_c0", betas * alpha_bar_prev.sqrt() / (1 - alpha_bar))
-        object.__setattr__(self, "posterior_ct", (1 - alpha_bar_prev) * alphas.sqrt() / (1 - alpha_bar))
+        object.__setattr__(
+            self, "posterior_ct", (1 - alpha_bar_prev) * alphas.sqrt() / (1 - alpha_bar)
+        )
 
     # The coefficient tensors are set in __post_init__ (declared here for type checkers).
     betas: Tensor = None  # type: ignore[assignment]
@@ -89,7 +91,10 @@ class DDPMSchedule:
 
     def q_step(self, x_prev: Tensor, t: int, noise: Tensor) -> Tensor:
         """One forward Markov step x_{t-1} -> x_t = √α_t x_{t-1} + √β_t z (t in 1..T)."""
-        return math.sqrt(float(self.alphas[t - 1])) * x_prev + math.sqrt(float(self.betas[t - 1])) * noise
+        return (
+            math.sqrt(float(self.alphas[t - 1])) * x_prev
+            + math.sqrt(float(self.betas[t - 1])) * noise
+        )
 
     def posterior(self, x0: Tensor, xt: Tensor, t: int) -> tuple[Tensor, float]:
         """Mean ``(N, 2)`` and variance β̃_t of q(x_{t-1} | x_t, x_0), t in 1..T."""

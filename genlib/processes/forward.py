@@ -20,7 +20,10 @@ def frame_indices(num_steps: int, num_frames: int) -> list[int]:
 
 
 def simulate_ddpm_chain(
-    x0: Tensor, schedule: DDPMSchedule, num_frames: int = 50, generator: torch.Generator | None = None
+    x0: Tensor,
+    schedule: DDPMSchedule,
+    num_frames: int = 50,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, list[int]]:
     """Run x_{t-1} -> x_t = √α_t x_{t-1} + √β_t z for t = 1..T; return frames ``(F, N, 2)`` and
     the t of each frame (frame 0 is the data, t = 0)."""
@@ -38,7 +41,9 @@ def ve_sigma_ladder(sigma_min: float, sigma_max: float, L: int) -> Tensor:
     """Geometric σ_1 < ... < σ_L (NCSN's ladder), float64 ``(L,)``."""
     if not (0 < sigma_min < sigma_max):
         raise ValueError("need 0 < sigma_min < sigma_max")
-    return torch.exp(torch.linspace(math.log(sigma_min), math.log(sigma_max), L, dtype=torch.float64))
+    return torch.exp(
+        torch.linspace(math.log(sigma_min), math.log(sigma_max), L, dtype=torch.float64)
+    )
 
 
 def simulate_ve_ladder(
@@ -52,7 +57,9 @@ def simulate_ve_ladder(
     x = x0
     prev = 0.0
     for i, s in enumerate(sigmas.tolist(), start=1):
-        x = x + math.sqrt(s * s - prev * prev) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        x = x + math.sqrt(s * s - prev * prev) * torch.randn(
+            x.shape, generator=generator, dtype=x.dtype
+        )
         prev = s
         if i in keep:
             frames.append(x)
