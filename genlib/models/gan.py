@@ -102,7 +102,7 @@ class GAN(GenerativeModel):
                 "ema": 0.999,
                 "snapshot_every": 150,
             },
-            description="small MLPs, non-saturating loss, one D and one G step, EMA of G: about 20 s on one CPU thread",
+            description="small MLPs, non-saturating loss, one D and one G step, EMA of G: about 15 s on one CPU thread",
         ),
         "quality": Preset(
             model={
