@@ -5,7 +5,8 @@ A checkpoint is a plain dict of tensors and primitives (never pickled objects):
 ``<cache_dir>/<spec key>.pt``; shipped pretrained presets live in ``assets/pretrained/`` under the
 same key, so looking one up is a file-exists check.
 
-``GENLIB_CACHE`` sets the cache directory (default ``~/.cache/genlab``).
+``GENLIB_CACHE`` sets the cache directory (default ``~/.cache/genlab``); ``GENLIB_PRETRAINED`` the
+folder of shipped presets.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def cache_dir() -> Path:
 
 
 def pretrained_dir() -> Path:
+    """Shipped pretrained presets (``GENLIB_PRETRAINED`` overrides, e.g. an empty folder in tests)."""
+    override = os.environ.get("GENLIB_PRETRAINED")
+    if override:
+        return Path(override)
     return Path(__file__).resolve().parent.parent / "assets" / "pretrained"
 
 

@@ -16,6 +16,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +27,7 @@ from genlib.checkpoints import (
     cache_path,
     find_checkpoint,
     load_checkpoint,
+    pretrained_dir,
     save_checkpoint,
 )
 from genlib.device import get_device, make_generator
@@ -178,7 +180,7 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
         seconds=float(meta.get("seconds", 0.0)),
     )
     model.to(device or get_device()).eval()
-    source = "pretrained" if "pretrained" in str(path) else "cache"
+    source = "pretrained" if Path(path).parent.resolve() == pretrained_dir().resolve() else "cache"
     return Trained(spec, model, spec.target.build(), result, source)
 
 

@@ -7,7 +7,7 @@ import torch
 from genlib import ui, viz
 from genlib.device import make_generator
 from genlib.processes import conditional_trajectories, make_path
-from genlib.viz.sde import conditional_paths_figure, field_comparison_figure, likelihood_figure
+from genlib.viz.sde import conditional_paths_figure, field_comparison_figure
 
 P = "flow_matching"
 ui.setup_page(P)
@@ -83,13 +83,6 @@ def velocity_field(rid: str, _model, _target, tau: float, res: int):
     return xs, ys, pts, arr
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def model_log_density(rid: str, _model, res: int):
-    _, _, pts = viz.grid(bounds, res)
-    with torch.no_grad():
-        return _model.log_prob(torch.as_tensor(pts, dtype=torch.float32)).cpu().numpy()
-
-
 # --- ODE trajectories: learned velocity vs the exact marginal velocity -----------------------------
 st.subheader(ui.t(f"{P}.traj_title"))
 c = st.columns(3)
@@ -147,21 +140,7 @@ ui.figure(fig, f"fm_velocity_tau{tau:.2f}", data=data)
 st.caption(ui.t(f"{P}.field_caption" if true is not None else f"{P}.field_no_exact"))
 
 # --- exact likelihood -----------------------------------------------------------------------------
-st.subheader(ui.t(f"{P}.lik_title"))
-lres = st.select_slider(ui.t(f"{P}.lik_res"), [24, 32, 40, 48, 64], 40, key=f"{P}_lres")
-with st.spinner(ui.t(f"{P}.lik_computing")):
-    log_q = model_log_density(rid, model, int(lres))
-xs_l, ys_l, log_p_grid = ui.log_density_grid(spec.target, int(lres), bounds)
-fig = likelihood_figure(
-    xs_l,
-    ys_l,
-    log_p_grid,
-    log_q,
-    bounds,
-    titles=[ui.t(f"{P}.lik_exact"), ui.t(f"{P}.lik_model"), ui.t(f"{P}.lik_ratio")],
-)
-ui.figure(fig, "fm_likelihood", data={"log_p": log_p_grid, "log_q": log_q})
-st.caption(ui.t(f"{P}.lik_caption"))
+ui.likelihood_panel(P, trained, bounds, "fm_likelihood")
 
 st.subheader(ui.t(f"{P}.metrics_title"))
 ui.metrics_panel(trained)

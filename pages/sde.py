@@ -7,7 +7,7 @@ import torch
 from genlib import ui, viz
 from genlib.device import make_generator
 from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
-from genlib.viz.sde import field_comparison_figure, likelihood_figure
+from genlib.viz.sde import field_comparison_figure
 
 P = "sde"
 ui.setup_page(P)
@@ -56,13 +56,6 @@ def score_field(rid: str, _model, _target, t: float, res: int):
     f = _model.score_field(torch.as_tensor(pts, dtype=torch.float32), t, _target)
     arr = [None if v is None else v.numpy() for v in (f.learned, f.true, f.error, f.log_p)]
     return xs, ys, pts, arr
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def model_log_density(rid: str, _model, res: int):
-    _, _, pts = viz.grid(bounds, res)
-    with torch.no_grad():
-        return _model.log_prob(torch.as_tensor(pts, dtype=torch.float32)).cpu().numpy()
 
 
 # --- reverse-time sampling: the λ family ---------------------------------------------------------
@@ -121,21 +114,7 @@ ui.figure(fig, f"sde_score_t{t_field}", data=data)
 st.caption(ui.t(f"{P}.field_caption" if true is not None else f"{P}.field_no_exact"))
 
 # --- exact likelihood by the PF-ODE ---------------------------------------------------------------
-st.subheader(ui.t(f"{P}.lik_title"))
-lres = st.select_slider(ui.t(f"{P}.lik_res"), [24, 32, 40, 48, 64], 40, key=f"{P}_lres")
-with st.spinner(ui.t(f"{P}.lik_computing")):
-    log_q = model_log_density(rid, model, int(lres))
-xs_l, ys_l, log_p_grid = ui.log_density_grid(spec.target, int(lres), bounds)
-fig = likelihood_figure(
-    xs_l,
-    ys_l,
-    log_p_grid,
-    log_q,
-    bounds,
-    titles=[ui.t(f"{P}.lik_exact"), ui.t(f"{P}.lik_model"), ui.t(f"{P}.lik_ratio")],
-)
-ui.figure(fig, "sde_pf_ode_likelihood", data={"log_p": log_p_grid, "log_q": log_q})
-st.caption(ui.t(f"{P}.lik_caption"))
+ui.likelihood_panel(P, trained, bounds, "sde_pf_ode_likelihood")
 
 st.subheader(ui.t(f"{P}.metrics_title"))
 ui.metrics_panel(trained)

@@ -13,6 +13,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 _CACHE = tempfile.mkdtemp(prefix="genlab-test-cache-")
 os.environ["GENLIB_CACHE"] = _CACHE
+# hermetic by default: the shipped presets in assets/pretrained are tested on their own
+# (tests/test_pretrained.py); pages under test start from an empty pretrained folder
+_PRETRAINED = tempfile.mkdtemp(prefix="genlab-test-pretrained-")
+os.environ["GENLIB_PRETRAINED"] = _PRETRAINED
 os.environ.setdefault("GENLIB_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("GENLIB_LANG", "en")
@@ -20,6 +24,7 @@ os.environ.setdefault("GENLIB_LANG", "en")
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(_CACHE, ignore_errors=True)
+    shutil.rmtree(_PRETRAINED, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ __all__ = [
     "sample_model",
     "cached_trained",
     "evaluate_cached",
+    "likelihood_panel",
     "train_with_progress",
     "MAX_CACHED_RUNS",
     "MAX_TRAININGS",
@@ -231,6 +232,41 @@ def sample_model(trained: Trained, n: int = 2000, seed: int = 0) -> np.ndarray:
     """``n`` model samples ``(n, 2)`` as numpy (cached per trained model, n and seed)."""
     n = int(min(max(n, 1), 50_000))
     return _samples(_result_id(trained), trained, n, seed)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _model_log_density(result_id: str, _trained: Trained, bounds: tuple, res: int) -> np.ndarray:
+    _, _, pts = viz.grid(bounds, res)
+    model = _trained.model
+    with torch.no_grad():
+        x = torch.as_tensor(pts, dtype=torch.float32, device=model.device)
+        return model.log_prob(x).detach().cpu().numpy()  # (res*res,)
+
+
+def likelihood_panel(page_key: str, trained: Trained, bounds: tuple, name: str) -> None:
+    """The model's exact log-density on a grid next to the target's, and their ratio (models
+    with ``log_prob``). Texts: ``{page_key}.lik_title/lik_res/lik_computing/lik_exact/lik_model/
+    lik_ratio/lik_caption``."""
+    from genlib.ui.cached import log_density_grid
+    from genlib.viz.sde import likelihood_figure
+
+    st.subheader(t(f"{page_key}.lik_title"))
+    res = int(
+        st.select_slider(t(f"{page_key}.lik_res"), [24, 32, 40, 48, 64], 40, key=f"{page_key}_lres")
+    )
+    with st.spinner(t(f"{page_key}.lik_computing")):
+        log_q = _model_log_density(_result_id(trained), trained, tuple(bounds), res)
+    xs, ys, log_p = log_density_grid(trained.spec.target, res, bounds)
+    fig = likelihood_figure(
+        xs,
+        ys,
+        log_p,
+        log_q,
+        bounds,
+        titles=[t(f"{page_key}.lik_exact"), t(f"{page_key}.lik_model"), t(f"{page_key}.lik_ratio")],
+    )
+    figure(fig, name, data={"log_p": log_p, "log_q": log_q})
+    st.caption(t(f"{page_key}.lik_caption"))
 
 
 def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
