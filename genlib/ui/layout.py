@@ -191,16 +191,21 @@ def _leave_pages_directory_mode() -> None:
     """Streamlit treats the ``pages/`` folder next to ``app.py`` as an old-style (v1) multipage app
     until ``st.navigation`` has run once in the process: a fresh server's first request for a page
     (a deep link such as ``/distributions``) then runs that page alone, without ``app.py``, and
-    the sidebar lists files. Switch to ``st.navigation`` mode, so that from the next run on
-    ``app.py`` routes the same page (pages are identified by their URL path in both modes). This
-    run goes on with the page's own shell: a ``st.rerun()`` here would drop the click that
-    started it (AppTest resets the flag before every run, so it always takes this path)."""
+    the sidebar lists files. Switch to ``st.navigation`` mode and rerun, so ``app.py`` routes the
+    same page (pages are identified by their URL path in both modes); this happens once per server
+    process. AppTest resets the flag before *every* run, so there the page goes on with its own
+    shell instead (a rerun would drop the click that started the run)."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
     except ImportError:  # a future streamlit without the flag: nothing to fix
         return
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
+        ctx = get_script_run_ctx()
+        under_apptest = ctx is not None and ctx.session_id == "test session id"
+        if not under_apptest:
+            st.rerun()
 
 
 def setup_page(page_key: str) -> None:
