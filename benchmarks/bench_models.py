@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from genlib import models  # noqa: E402
 from genlib.checkpoints import pretrained_dir, save_checkpoint  # noqa: E402
-from genlib.device import device_info, make_generator  # noqa: E402
+from genlib.device import configure_threads, device_info, make_generator  # noqa: E402
 from genlib.runs import RunSpec, _meta, evaluate, run  # noqa: E402
 
 DEFAULT_TARGETS = ["moons", "8gaussians", "checkerboard"]
@@ -113,6 +113,7 @@ def main() -> int:
     )
     a = ap.parse_args()
     names = a.models or models.names()
+    configure_threads()
     print(f"# device: {device_info()}  preset: {a.preset}  seed: {a.seed}", flush=True)
     rows = []
     for name in names:
