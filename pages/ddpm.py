@@ -7,7 +7,7 @@ from genlib import ui, viz
 from genlib.device import make_generator
 from genlib.models.score_matching import expand_bounds, learned_vs_true
 from genlib.processes import DDPMSchedule
-from genlib.viz.diffusion import field_comparison_figure, reverse_trajectory_figure, schedule_curves
+from genlib.viz.diffusion import reverse_trajectory_figure, schedule_curves
 from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
 
 P = "ddpm"
@@ -124,29 +124,19 @@ zoom = c[1].select_slider(ui.t(f"{P}.zoom"), [1.0, 1.5, 2.0, 3.0], 1.0, key=f"{P
 res = c[2].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[3].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
 xs, ys, learned, true, logp = field(rid, model, target, int(t_pick), float(zoom), int(res))
-fig = field_comparison_figure(
+ui.field_panel(
+    P,
+    spec.target,
     xs,
     ys,
     learned,
     true,
     expand_bounds(tbounds, float(zoom)),
     log_p=logp,
-    points=ui.target_samples(spec.target, 2000),
-    normalise=normalise,
     names=("−ε_θ/√(1−ᾱ_t)", "∇ log p_t"),
+    normalise=normalise,
+    name=f"{P}_{spec.target.name}_field_t{t_pick}",
 )
-ui.figure(
-    fig,
-    f"{P}_{spec.target.name}_field_t{t_pick}",
-    data={
-        "s1": learned[..., 0].ravel(),
-        "s2": learned[..., 1].ravel(),
-        "true1": true[..., 0].ravel(),
-        "true2": true[..., 1].ravel(),
-    },
-    key=f"{P}_field_fig",
-)
-st.caption(ui.t(f"{P}.field_caption"))
 
 # --- metrics, forward diffusion, downloads -------------------------------------------------------
 st.subheader(ui.t(f"{P}.metrics_title"))

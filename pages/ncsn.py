@@ -9,7 +9,6 @@ from genlib.device import make_generator
 from genlib.models.ncsn import mode_weights, ncsn_langevin_demo
 from genlib.models.score_matching import expand_bounds, learned_vs_true
 from genlib.viz.diffusion import (
-    field_comparison_figure,
     final_samples_figure,
     reverse_trajectory_figure,
     schedule_curves,
@@ -108,29 +107,19 @@ res = c[2].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[3].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
 fb = expand_bounds(tbounds, float(zoom))
 xs, ys, learned, true, logp = field(rid, model, target, float(sigma), float(zoom), int(res))
-fig = field_comparison_figure(
+ui.field_panel(
+    P,
+    spec.target,
     xs,
     ys,
     learned,
     true,
     fb,
     log_p=logp,
-    points=ui.target_samples(spec.target, 2000),
-    normalise=normalise,
     names=("s_θ(x, σ)", "∇ log p_σ"),
+    normalise=normalise,
+    name=f"{P}_{spec.target.name}_field_sigma{sigma:.3g}",
 )
-ui.figure(
-    fig,
-    f"{P}_{spec.target.name}_field_sigma{sigma:.3g}",
-    data={
-        "s1": learned[..., 0].ravel(),
-        "s2": learned[..., 1].ravel(),
-        "true1": true[..., 0].ravel(),
-        "true2": true[..., 1].ravel(),
-    },
-    key=f"{P}_field_fig",
-)
-st.caption(ui.t(f"{P}.field_caption"))
 
 # --- annealed Langevin trajectories --------------------------------------------------------------
 st.subheader(ui.t(f"{P}.trajectory_title"))

@@ -6,7 +6,6 @@ import streamlit as st
 from genlib import ui, viz
 from genlib.models.score_matching import MAX_CHAINS, expand_bounds, langevin_demo, learned_vs_true
 from genlib.viz.diffusion import (
-    field_comparison_figure,
     final_samples_figure,
     reverse_trajectory_figure,
 )
@@ -66,30 +65,19 @@ res = c[1].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[2].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
 fb = expand_bounds(tbounds, float(zoom))
 xs, ys, learned, true, logp = field(rid, model, target, float(zoom), int(res))
-data = ui.target_samples(spec.target, 2000)
-fig = field_comparison_figure(
+ui.field_panel(
+    P,
+    spec.target,
     xs,
     ys,
     learned,
     true,
     fb,
     log_p=logp,
-    points=data,
-    normalise=normalise,
     names=("s_θ", "∇ log p"),
+    normalise=normalise,
+    name=f"{P}_{spec.target.name}_field",
 )
-ui.figure(
-    fig,
-    f"{P}_{spec.target.name}_field",
-    data={
-        "s1": learned[..., 0].ravel(),
-        "s2": learned[..., 1].ravel(),
-        "true1": true[..., 0].ravel(),
-        "true2": true[..., 1].ravel(),
-    },
-    key=f"{P}_field_fig",
-)
-st.caption(ui.t(f"{P}.field_caption"))
 
 # --- Langevin chains far from the data -----------------------------------------------------------
 st.subheader(ui.t(f"{P}.langevin_title"))

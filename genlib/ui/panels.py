@@ -37,6 +37,7 @@ __all__ = [
     "cached_trained",
     "evaluate_cached",
     "likelihood_panel",
+    "field_panel",
     "train_with_progress",
     "MAX_CACHED_RUNS",
     "MAX_TRAININGS",
@@ -267,6 +268,47 @@ def likelihood_panel(page_key: str, trained: Trained, bounds: tuple, name: str) 
     )
     figure(fig, name, data={"log_p": log_p, "log_q": log_q})
     st.caption(t(f"{page_key}.lik_caption"))
+
+
+def field_panel(
+    page_key: str,
+    target: Any,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    learned: np.ndarray,
+    true: np.ndarray,
+    bounds: tuple,
+    *,
+    log_p: np.ndarray | None,
+    names: tuple[str, str],
+    normalise: bool,
+    name: str,
+) -> None:
+    """Learned vs true vector field side by side with their error (score-based pages), data
+    points of ``target`` (a ``TargetSpec``) overlaid, exports with the field values as CSV.
+    Text: ``{page_key}.field_caption``."""
+    from genlib.ui.cached import target_samples
+    from genlib.viz.diffusion import field_comparison_figure
+
+    fig = field_comparison_figure(
+        xs,
+        ys,
+        learned,
+        true,
+        bounds,
+        log_p=log_p,
+        points=target_samples(target, 2000),
+        normalise=normalise,
+        names=names,
+    )
+    data = {
+        "s1": learned[..., 0].ravel(),
+        "s2": learned[..., 1].ravel(),
+        "true1": true[..., 0].ravel(),
+        "true2": true[..., 1].ravel(),
+    }
+    figure(fig, name, data=data, key=f"{page_key}_field_fig")
+    st.caption(t(f"{page_key}.field_caption"))
 
 
 def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
