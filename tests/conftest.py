@@ -54,3 +54,30 @@ def app_test():
         return at
 
     return make
+
+
+@pytest.fixture
+def fast_preset_quality(tmp_path, monkeypatch):
+    """``fast_preset_quality(model, target) -> (SW / noise floor, exact KL(p‖q))``: train the fast
+    preset (seed 0, a private cache) and measure it, with the model's and the reference samples
+    drawn from independent generators (seeded quality regression tests)."""
+    import torch
+
+    from genlib.metrics import exact_kl, noise_floor, sliced_wasserstein
+    from genlib.runs import RunSpec, run
+
+    def measure(model: str, target: str) -> tuple[float, float]:
+        monkeypatch.setenv("GENLIB_CACHE", str(tmp_path))
+        trained = run(RunSpec.from_preset(model, target, preset="fast", seed=0), use_cache=False)
+        assert trained.result.status == "ok", trained.result.message
+        m, p = trained.model, trained.target
+        with torch.no_grad():
+            x = m.sample(2000, generator=torch.Generator().manual_seed(1))
+        y = p.sample(2000, generator=torch.Generator().manual_seed(2))
+        sw = sliced_wasserstein(x, y, generator=torch.Generator().manual_seed(3))
+        kl = exact_kl(
+            p, lambda z: m.log_prob(z).detach(), n=2000, generator=torch.Generator().manual_seed(4)
+        )
+        return sw / noise_floor(p, 2000), kl["kl"]
+
+    return measure

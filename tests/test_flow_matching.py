@@ -207,32 +207,9 @@ def test_model_rejects_bad_options():
             models.build("flow_matching", **bad)
 
 
-def _quality(model: str, target: str, tmp_path, monkeypatch) -> tuple[float, float]:
-    """Train the fast preset (seeded) and return (SW / noise floor, exact KL(p‖q)), with the
-    model's and the reference samples drawn from independent generators."""
-    from genlib.metrics import exact_kl, noise_floor, sliced_wasserstein
-    from genlib.runs import RunSpec, run
-
-    monkeypatch.setenv("GENLIB_CACHE", str(tmp_path))
-    torch.manual_seed(0)
-    trained = run(RunSpec.from_preset(model, target, preset="fast", seed=0), use_cache=False)
-    assert trained.result.status == "ok"
-    m, p = trained.model, trained.target
-    with torch.no_grad():
-        x = m.sample(2000, generator=torch.Generator().manual_seed(1))
-    y = p.sample(2000, generator=torch.Generator().manual_seed(2))
-    ratio = sliced_wasserstein(x, y, generator=torch.Generator().manual_seed(3)) / noise_floor(
-        p, 2000
-    )
-    kl = exact_kl(
-        p, lambda z: m.log_prob(z).detach(), n=2000, generator=torch.Generator().manual_seed(4)
-    )
-    return ratio, kl["kl"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("target", ["8gaussians", "moons"])
-def test_fast_preset_quality(target, tmp_path, monkeypatch):
-    ratio, kl = _quality("flow_matching", target, tmp_path, monkeypatch)
+def test_fast_preset_quality(target, fast_preset_quality):
+    ratio, kl = fast_preset_quality("flow_matching", target)
     assert ratio < 3.0
     assert kl < (0.1 if target == "8gaussians" else 0.15)
