@@ -90,6 +90,19 @@ def polylines(curves: Any) -> tuple[np.ndarray, np.ndarray]:
     return f32(c[:, 0]), f32(c[:, 1])
 
 
+def _manifold_trace(manifold: Any, name: str, width: float) -> go.Scatter:
+    """The decoder manifold (polylines of decoder means) as one line trace."""
+    mx, my = polylines(manifold)
+    return go.Scatter(
+        x=mx,
+        y=my,
+        mode="lines",
+        line={"color": MANIFOLD_COLOR, "width": width},
+        name=name,
+        hoverinfo="skip",
+    )
+
+
 def _marker(colour: np.ndarray, by: ColourBy, size: float, showscale: bool, title: str) -> dict:
     lo, hi = (-np.pi, np.pi) if by == "angle" else (float(colour.min()), float(colour.max()))
     return {
@@ -138,16 +151,8 @@ def latent_data_figure(
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=[lab["data_panel"], lab["latent"]], horizontal_spacing=0.12
     )
-    mx, my = polylines(manifold)
     fig.add_trace(
-        go.Scatter(
-            x=mx,
-            y=my,
-            mode="lines",
-            line={"color": MANIFOLD_COLOR, "width": 1.2},
-            name=lab["manifold"],
-            hoverinfo="skip",
-        ),
+        _manifold_trace(manifold, lab["manifold"], width=1.2),
         row=1,
         col=1,
     )
@@ -241,17 +246,7 @@ def samples_figure(
     lab = _lab(labels)
     fig = go.Figure([density_trace(log_p, xs, ys, name=lab["density"])])
     if manifold is not None:
-        mx, my = polylines(manifold)
-        fig.add_trace(
-            go.Scatter(
-                x=mx,
-                y=my,
-                mode="lines",
-                line={"color": MANIFOLD_COLOR, "width": 1.0},
-                name=lab["manifold"],
-                hoverinfo="skip",
-            )
-        )
+        fig.add_trace(_manifold_trace(manifold, lab["manifold"], width=1.0))
     s = as_numpy(samples).reshape(-1, 2)
     fig.add_trace(
         go.Scatter(
