@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from genlib import models  # noqa: E402
 from genlib.checkpoints import pretrained_dir, save_checkpoint  # noqa: E402
 from genlib.device import configure_threads, device_info, make_generator  # noqa: E402
-from genlib.runs import RunSpec, _meta, evaluate, run  # noqa: E402
+from genlib.runs import RunSpec, result_meta, evaluate, run  # noqa: E402
 
 DEFAULT_TARGETS = ["moons", "8gaussians", "checkerboard"]
 
@@ -43,7 +43,7 @@ def bench_one(
             pretrained_dir() / f"{spec.key()}.pt",
             trained.model.state_dict(),
             spec.to_dict(),
-            _meta(trained.result),
+            result_meta(trained.result),
         )
     res = trained.result
     dev = trained.model.device

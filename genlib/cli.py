@@ -144,10 +144,10 @@ def _cmd_train(a: argparse.Namespace) -> int:
         trained = run(spec, on_step=on_step, use_cache=not a.no_cache)
     except (ValueError, RuntimeError) as exc:
         return _fail(f"training failed: {exc}", 3)
-    from genlib.runs import _meta
+    from genlib.runs import result_meta
 
     save_checkpoint(
-        out / "checkpoint.pt", trained.model.state_dict(), spec.to_dict(), _meta(trained.result)
+        out / "checkpoint.pt", trained.model.state_dict(), spec.to_dict(), result_meta(trained.result)
     )
     with torch.no_grad():
         g = make_generator(a.seed, trained.model.device)

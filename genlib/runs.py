@@ -32,6 +32,7 @@ from genlib.checkpoints import (
 )
 from genlib.device import get_device, make_generator
 from genlib.distributions.base import Target2D
+from genlib.rng import seeded_init
 from genlib.metrics import exact_kl, mmd_rbf, noise_floor, sliced_wasserstein
 from genlib.models.base import GenerativeModel, HasLogProb
 from genlib.training import OnStep, TrainConfig, TrainResult, train
@@ -45,6 +46,7 @@ __all__ = [
     "evaluate",
     "freeze",
     "load_trained",
+    "result_meta",
 ]
 
 Params = tuple[tuple[str, Any], ...]
@@ -144,10 +146,13 @@ class Trained:
 
 
 def build_model(spec: RunSpec) -> GenerativeModel:
-    return models.build(spec.model, **{k: _thaw(v) for k, v in spec.model_params})
+    """The model of ``spec`` with its seeded initial weights (``rng.seeded_init``: the weight
+    initialisation is part of the seeded run and independent of other threads)."""
+    kw = {k: _thaw(v) for k, v in spec.model_params}
+    return seeded_init(spec.train.seed, lambda: models.build(spec.model, **kw))
 
 
-def _meta(result: TrainResult) -> dict[str, Any]:
+def result_meta(result: TrainResult) -> dict[str, Any]:
     return {
         "steps_done": result.steps_done,
         "status": result.status,
@@ -155,6 +160,7 @@ def _meta(result: TrainResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "history": result.history,
         "snapshots": [(s, x) for s, x in result.snapshots],
+        "extras": dict(result.extras),
         "saved_at": time.time(),
     }
 
@@ -178,6 +184,7 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
         history=list(meta.get("history", [])),
         snapshots=[(int(s), x) for s, x in meta.get("snapshots", [])],
         seconds=float(meta.get("seconds", 0.0)),
+        extras=dict(meta.get("extras", {}) or {}),
     )
     model.to(device or get_device()).eval()
     source = "pretrained" if Path(path).parent.resolve() == pretrained_dir().resolve() else "cache"
@@ -193,13 +200,12 @@ def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) ->
         except CheckpointError:
             pass  # a stale or corrupt cache entry: retrain and overwrite
     target = spec.target.build()
-    torch.manual_seed(spec.train.seed)  # the weight initialisation is part of the seeded run
     model = build_model(spec)
     result = train(model, target, spec.train, on_step=on_step)
     if use_cache and result.status == "ok":
         try:
             save_checkpoint(
-                cache_path(spec.key()), model.state_dict(), spec.to_dict(), _meta(result)
+                cache_path(spec.key()), model.state_dict(), spec.to_dict(), result_meta(result)
             )
         except OSError:
             pass  # a read-only cache directory must not break training

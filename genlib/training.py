@@ -96,6 +96,9 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)  # one row per log: step + losses
     snapshots: list[tuple[int, Tensor]] = field(default_factory=list)  # (step, (n, 2) CPU samples)
     seconds: float = 0.0
+    #: what a family reports about its run besides weights (``GenerativeModel.result_extras``,
+    #: e.g. the RBM's negative-phase history); saved with the checkpoint
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def losses(self) -> list[float]:
@@ -121,11 +124,11 @@ def train(
     model.to(device).train()
     if callable(getattr(model, "attach_target", None)):
         model.attach_target(target)  # models that need the target density (reverse-KL flow)
-    torch.manual_seed(cfg.seed)  # for modules that draw internally without a generator
     g_cpu = make_generator(cfg.seed)
     data = target.sample(cfg.data_size, generator=g_cpu).to(device)  # (D, 2)
     g_dev = make_generator(cfg.seed + 1, device)  # mini-batch indices
     g_snap = make_generator(cfg.seed + 2, device)  # snapshots (so they never shift the batches)
+    g_noise = make_generator(cfg.seed + 3, device)  # the objective's own noise (t, ε, latents)
     optimizers = model.configure_optimizers(cfg.lr)
     schedulers = [torch.optim.lr_scheduler.LambdaLR(o, _lr_lambda(cfg)) for o in optimizers]
     ema_params = model.ema_parameters() if cfg.ema > 0 else []
@@ -138,7 +141,7 @@ def train(
     t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(0, data.shape[0], (cfg.batch_size,), device=device, generator=g_dev)
-        logs = model.train_step(data[idx], optimizers, step)
+        logs = model.train_step(data[idx], optimizers, step, generator=g_noise)
         for s in schedulers:
             s.step()
         if ema_params:
@@ -179,6 +182,9 @@ def train(
             for p, e in zip(ema_params, ema_shadow, strict=True):
                 p.copy_(e)
     result.seconds = time.perf_counter() - t0
+    extras = getattr(model, "result_extras", None)
+    if callable(extras):
+        result.extras = dict(extras())
     model.eval()
     return result
 

@@ -21,7 +21,7 @@ os.environ.setdefault("GENLIB_THREADS", "1")
 
 from genlib import models  # noqa: E402
 from genlib.checkpoints import pretrained_dir, save_checkpoint  # noqa: E402
-from genlib.runs import RunSpec, _meta, run  # noqa: E402
+from genlib.runs import RunSpec, result_meta, run  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
             if trained.result.status != "ok":
                 print(f"{name:16s} {target:12s} {trained.result.status}: {trained.result.message}")
                 continue
-            save_checkpoint(path, trained.model.state_dict(), spec.to_dict(), _meta(trained.result))
+            save_checkpoint(path, trained.model.state_dict(), spec.to_dict(), result_meta(trained.result))
             kb = path.stat().st_size / 1024
             print(
                 f"{name:16s} {target:12s} {time.perf_counter() - t0:6.1f}s {kb:7.0f} KiB {path.name}"

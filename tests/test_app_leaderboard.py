@@ -6,7 +6,7 @@ import pytest
 
 from genlib import models
 from genlib.checkpoints import cache_path, save_checkpoint
-from genlib.runs import RunSpec, _meta, build_model
+from genlib.runs import RunSpec, result_meta, build_model
 from genlib.training import train
 
 
@@ -27,7 +27,7 @@ def test_leaderboard_shows_cached_runs(app_test):
         spec = RunSpec.from_preset(name, "two_peaks", preset="fast", seed=7)
         model = build_model(spec)
         res = train(model, spec.target.build(), spec.train.with_overrides(steps=30, log_every=10))
-        save_checkpoint(cache_path(spec.key()), model.state_dict(), spec.to_dict(), _meta(res))
+        save_checkpoint(cache_path(spec.key()), model.state_dict(), spec.to_dict(), result_meta(res))
     at = app_test(page="pages/leaderboard.py")
     at.selectbox(key="leaderboard_target").set_value("two_peaks").run()
     at.number_input(key="leaderboard_seed").set_value(7).run()

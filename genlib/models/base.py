@@ -95,8 +95,9 @@ class GenerativeModel(nn.Module, abc.ABC):
         return torch.device("cpu")
 
     @abc.abstractmethod
-    def loss(self, x: Tensor) -> Tensor:
-        """Training objective on a data batch ``(N, 2)``: a scalar to minimise."""
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Training objective on a data batch ``(N, 2)``: a scalar to minimise. Families whose
+        objective draws noise (time steps, ε, latents) draw it with ``generator``."""
 
     @abc.abstractmethod
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -106,13 +107,18 @@ class GenerativeModel(nn.Module, abc.ABC):
         return [torch.optim.Adam(self.parameters(), lr=lr)]
 
     def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+        self,
+        x: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        step: int,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
         """One optimisation step; returns detached 0-dim tensors (no host sync here).
-        The key ``"loss"`` is the one the loop checks for NaN and plots."""
+        The key ``"loss"`` is the one the loop checks for NaN and plots. All noise is drawn with
+        ``generator`` (the training loop's own, so runs in parallel threads stay reproducible)."""
         (opt,) = optimizers
         opt.zero_grad(set_to_none=True)
-        loss = self.loss(x)
+        loss = self.loss(x, generator=generator)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
         opt.step()
@@ -126,6 +132,11 @@ class GenerativeModel(nn.Module, abc.ABC):
         """Generation as an animation. Families with no generation path return one frame."""
         x = self.sample(n, generator=generator)
         return Trajectory(x.unsqueeze(0), torch.zeros(1), "step")
+
+    def result_extras(self) -> dict[str, Any]:
+        """What the run leaves besides the weights (tensors, numbers, lists), stored in
+        ``TrainResult.extras`` and in the checkpoint (loaded with ``weights_only``); default none."""
+        return {}
 
     def ema_parameters(self) -> list[nn.Parameter]:
         """The parameters an EMA (``TrainConfig.ema``) averages; default: all."""

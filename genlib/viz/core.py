@@ -35,7 +35,7 @@ __all__ = [
     "union_bounds",
 ]
 
-Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+from genlib.geometry import Bounds, union_bounds  # noqa: E402  (re-exported)
 
 # Okabe–Ito: colour-blind safe, prints well on white slides.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -73,14 +73,6 @@ def pad_bounds(bounds: Bounds, frac: float = 0.0) -> Bounds:
     x0, x1, y0, y1 = (float(b) for b in bounds)
     dx, dy = (x1 - x0) * frac, (y1 - y0) * frac
     return (x0 - dx, x1 + dx, y0 - dy, y1 + dy)
-
-
-def union_bounds(*bounds: Bounds) -> Bounds:
-    """The smallest box holding every box, made square (equal aspect without empty strips)."""
-    b = np.array(bounds, dtype=np.float64).reshape(-1, 4)
-    x0, x1, y0, y1 = b[:, 0].min(), b[:, 1].max(), b[:, 2].min(), b[:, 3].max()
-    cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2
-    return (float(cx - half), float(cx + half), float(cy - half), float(cy + half))
 
 
 def _axis(lo: float, hi: float, title: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import plotly.graph_objects as go
 
+from genlib.geometry import MAX_GRID_RES, grid
 from genlib.viz.core import DENSITY_SCALE, Bounds, as_numpy, f32, square_layout, style
 
 __all__ = [
@@ -18,23 +19,6 @@ __all__ = [
     "quiver_trace",
     "quiver",
 ]
-
-MAX_GRID_RES = 300
-
-
-def grid(bounds: Bounds, res: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A ``res × res`` grid over ``bounds``: ``xs (res,)``, ``ys (res,)`` and the points
-    ``pts (res*res, 2)`` in row-major order (``pts.reshape(res, res, 2)[i, j] = (xs[j], ys[i])``,
-    so ``values.reshape(res, res)`` is a heatmap ``z`` with rows along y)."""
-    res = int(res)
-    if not (2 <= res <= MAX_GRID_RES):
-        raise ValueError(f"grid resolution must be in [2, {MAX_GRID_RES}]")
-    x0, x1, y0, y1 = (float(b) for b in bounds)
-    xs = np.linspace(x0, x1, res)
-    ys = np.linspace(y0, y1, res)
-    gx, gy = np.meshgrid(xs, ys)  # (res, res): gx[i, j] = xs[j], gy[i, j] = ys[i]
-    return xs, ys, np.stack([gx.ravel(), gy.ravel()], axis=1)
-
 
 Scale = Literal["density", "log_density", "relative"]
 
