@@ -32,16 +32,20 @@ from genlib.checkpoints import (
 )
 from genlib.device import get_device, make_generator
 from genlib.distributions.base import Target2D
-from genlib.rng import seeded_init
 from genlib.metrics import exact_kl, mmd_rbf, noise_floor, sliced_wasserstein
 from genlib.models.base import GenerativeModel, HasLogProb
-from genlib.training import OnStep, TrainConfig, TrainResult, train
+from genlib.rng import seeded_init
+from genlib.training import Control, OnStep, TrainConfig, TrainResult, train
 
 __all__ = [
     "TargetSpec",
     "RunSpec",
     "Trained",
     "run",
+    "cached_run",
+    "prepare",
+    "finish",
+    "weights_finite",
     "build_model",
     "evaluate",
     "freeze",
@@ -191,17 +195,43 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
     return Trained(spec, model, spec.target.build(), result, source)
 
 
-def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) -> Trained:
-    """Train ``spec`` (or load it from the pretrained/cached checkpoint) and persist the result.
-    Runs that the user stopped or that diverged are returned but not cached."""
-    if use_cache and find_checkpoint(spec.key()) is not None:
-        try:
-            return load_trained(spec)
-        except CheckpointError:
-            pass  # a stale or corrupt cache entry: retrain and overwrite
-    target = spec.target.build()
-    model = build_model(spec)
-    result = train(model, target, spec.train, on_step=on_step)
+def cached_run(spec: RunSpec) -> Trained | None:
+    """The pretrained or cached result of ``spec`` if a valid checkpoint exists, else ``None``."""
+    if find_checkpoint(spec.key()) is None:
+        return None
+    try:
+        return load_trained(spec)
+    except CheckpointError:
+        return None  # a stale or corrupt cache entry: the caller retrains and overwrites
+
+
+def prepare(spec: RunSpec) -> tuple[GenerativeModel, Target2D]:
+    """The seeded, untrained model of ``spec`` and its target (the first half of ``run``)."""
+    return build_model(spec), spec.target.build()
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    """Whether every parameter and buffer of ``model`` is finite (a result to keep)."""
+    with torch.no_grad():
+        return all(
+            bool(torch.isfinite(t).all())
+            for t in [*model.parameters(), *model.buffers()]
+            if t.is_floating_point()
+        )
+
+
+def finish(
+    spec: RunSpec,
+    model: GenerativeModel,
+    target: Target2D,
+    result: TrainResult,
+    use_cache: bool = True,
+) -> Trained:
+    """Wrap a finished training (the second half of ``run``): a complete run with finite weights
+    is written to the content-addressed cache; stopped or diverged runs are returned only."""
+    if result.status == "ok" and not weights_finite(model):
+        result.status = "diverged"
+        result.message = "the trained weights are not finite; the result is not cached"
     if use_cache and result.status == "ok":
         try:
             save_checkpoint(
@@ -210,6 +240,23 @@ def run(spec: RunSpec, on_step: OnStep | None = None, use_cache: bool = True) ->
         except OSError:
             pass  # a read-only cache directory must not break training
     return Trained(spec, model, target, result)
+
+
+def run(
+    spec: RunSpec,
+    on_step: OnStep | None = None,
+    use_cache: bool = True,
+    control: Control | None = None,
+) -> Trained:
+    """Train ``spec`` (or load it from the pretrained/cached checkpoint) and persist the result.
+    Runs that the user stopped or that diverged are returned but not cached."""
+    if use_cache:
+        hit = cached_run(spec)
+        if hit is not None:
+            return hit
+    model, target = prepare(spec)
+    result = train(model, target, spec.train, on_step=on_step, control=control)
+    return finish(spec, model, target, result, use_cache)
 
 
 def evaluate(

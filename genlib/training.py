@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
@@ -27,6 +27,8 @@ from genlib.distributions.base import Target2D
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "Control",
+    "OnStep",
     "train",
     "MAX_STEPS",
     "MAX_BATCH",
@@ -40,6 +42,12 @@ MAX_SNAPSHOT = 20_000
 
 Status = Literal["ok", "stopped", "diverged"]
 OnStep = Callable[[int, dict[str, float]], "bool | None"]
+
+
+class Control(Protocol):
+    """Per-step control of a run (``genlib.jobs``): pause, single steps, slow motion, stop."""
+
+    def before_step(self, step: int) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -117,8 +125,11 @@ def train(
     cfg: TrainConfig = TrainConfig(),
     on_step: OnStep | None = None,
     device: torch.device | None = None,
+    control: Control | None = None,
 ) -> TrainResult:
-    """Train ``model`` (a ``GenerativeModel``) on samples of ``target``; see the module doc."""
+    """Train ``model`` (a ``GenerativeModel``) on samples of ``target``; see the module doc.
+    ``control.before_step(step)`` (optional) runs before every step: it may block (pause,
+    slow motion) and returns ``False`` to stop at once (the steps done so far are kept)."""
     configure_threads()
     device = device or get_device()
     model.to(device).train()
@@ -139,7 +150,11 @@ def train(
     last_good_ema = [t.clone() for t in ema_shadow]
     pending: list[dict[str, Tensor]] = []
     t0 = time.perf_counter()
+    stopped_at = 0  # the step the control asked to stop before (0: never)
     for step in range(1, cfg.steps + 1):
+        if control is not None and not control.before_step(step):
+            stopped_at = step
+            break
         idx = torch.randint(0, data.shape[0], (cfg.batch_size,), device=device, generator=g_dev)
         logs = model.train_step(data[idx], optimizers, step, generator=g_noise)
         for s in schedulers:
@@ -177,6 +192,21 @@ def train(
                 result.status = "stopped"
                 result.message = f"stopped by the user at step {step}"
                 break
+    if stopped_at:
+        done = stopped_at - 1
+        if pending and done > result.steps_done:  # keep the steps since the last log
+            keys = pending[0].keys()
+            means = torch.stack(
+                [torch.stack([p[k].float() for p in pending]).mean() for k in keys]
+            ).tolist()
+            if all(math.isfinite(v) for v in means):
+                result.history.append({"step": float(done), **dict(zip(keys, means, strict=True))})
+                result.steps_done = done
+            else:
+                model.load_state_dict(last_good)
+                ema_shadow = last_good_ema
+        result.status = "stopped"
+        result.message = f"stopped by the user at step {result.steps_done}"
     if ema_params and result.steps_done > 0:
         with torch.no_grad():
             for p, e in zip(ema_params, ema_shadow, strict=True):

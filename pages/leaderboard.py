@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from genlib import models, ui
+from genlib import models, ui, viz
 from genlib.runs import RunSpec
 from genlib.viz import leaderboard as lb
 
@@ -23,17 +23,10 @@ with ui.controls():
 specs = {
     name: RunSpec.from_preset(name, target, preset=preset, seed=seed) for name in models.names()
 }
-found = {name: ui.cached_trained(spec) for name, spec in specs.items()}
+found = ui.train_many_panel(specs, page=PAGE)
 missing = [name for name, tr in found.items() if tr is None]
-
 if missing:
     st.info(ui.t("leaderboard.missing", models=", ".join(missing)))
-    if st.button(
-        ui.t("leaderboard.train_missing", n=len(missing)), type="primary", key=f"{PAGE}_train"
-    ):
-        for name in missing:
-            st.markdown(f"**{name}**")
-            found[name] = ui.train_with_progress(specs[name], page=f"{PAGE}_{name}")
 
 rows = []
 for name, trained in found.items():
@@ -77,5 +70,19 @@ else:
                 data=df,
             )
     st.caption(ui.t("leaderboard.note"))
+    st.subheader(ui.t("leaderboard.gallery"))
+    names = [n for n, tr in found.items() if tr is not None]
+    real = ui.target_samples(target, 600)
+    tb = ui.target_bounds(target)
+    for row in range(0, len(names), 5):
+        cols = st.columns(5)
+        for col, name in zip(cols, names[row : row + 5], strict=False):
+            q = ui.sample_model(found[name], 600)
+            fig = viz.scatter({"p": real, name: q}, tb, size=2.5, height=260)
+            fig.update_layout(showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+            fig.update_layout(title={"text": name, "font": {"size": 14}})
+            fig.update_xaxes(title=None, showticklabels=False)
+            fig.update_yaxes(title=None, showticklabels=False)
+            col.plotly_chart(fig, key=f"{PAGE}_gallery_{name}", config={"displayModeBar": False})
 
 ui.theory(PAGE)

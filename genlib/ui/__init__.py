@@ -41,16 +41,17 @@ from genlib.ui.layout import (
     setup_page,
     theory,
 )
+from genlib.ui.live import cached_trained, job_queue, session_job, train_many_panel, train_panel
+from genlib.ui.page import model_page, page_end, result_view
 from genlib.ui.panels import (
-    cached_trained,
+    derived,
     downloads,
     evaluate_cached,
     field_panel,
     likelihood_panel,
     metrics_panel,
+    result_id,
     sample_model,
-    train_panel,
-    train_with_progress,
 )
 from genlib.ui.points import parse_points, points_from_image
 from genlib.ui.widgets import preset_picker, run_form, target_label, target_picker
@@ -80,11 +81,18 @@ __all__ = [
     "preset_picker",
     "run_form",
     "train_panel",
+    "train_many_panel",
+    "model_page",
+    "page_end",
+    "result_view",
     "cached_trained",
     "evaluate_cached",
     "likelihood_panel",
     "field_panel",
-    "train_with_progress",
+    "job_queue",
+    "session_job",
+    "derived",
+    "result_id",
     "metrics_panel",
     "downloads",
     "sample_model",

@@ -1,0 +1,565 @@
+"""Training as background jobs: a FIFO queue, a bounded pool of worker threads, live frames.
+
+Training never runs inside a Streamlit script run. A page submits its ``RunSpec``; a worker trains
+it on the common loop (``genlib.training.train``) while the page polls the job::
+
+    q = default_queue()                      # one per process; GENLIB_MAX_TRAININGS workers
+    job = q.submit(spec, watcher="session-1")
+    job.progress()                           # state, step/total, steps/s, ETA, queue position
+    job.latest_frame()                       # the family's live view (genlib.lab.live), every k steps
+    job.pause(); job.step(10); job.resume(); job.set_rate(20.0); job.stop()
+    job.wait(5.0); job.result                # a ``genlib.runs.Trained`` (also when stopped)
+
+- **States**: ``queued → running → done | stopped | diverged | failed``. Pausing is a flag of a
+  running job (its slot stays taken).
+- **Same spec, one job**: submitting a spec whose job is queued or running attaches to that job
+  (the same object is returned) and takes no second slot.
+- **Stop keeps the model**: ``stop()`` ends a run before its next step (well within a second),
+  and the partial model is the job's ``result`` (status ``stopped``, its steps and loss history).
+  Only complete runs with finite weights go to the checkpoint cache (``genlib.runs.finish``).
+- **Live frames**: every so often the job evaluates the family's live view on the current model
+  (``live_fn(model, target, generator)``), with a time budget: frames take at most
+  ``live_fraction`` (default 8 %) of the training time. A bounded ring keeps the last frames.
+- **Nobody watching**: pages call ``touch(watcher)`` while they show a job; a queued or running
+  job not touched for ``idle_timeout_s`` (``GENLIB_JOB_IDLE_S``, default 120 s) is stopped, so a
+  closed tab frees its slot.
+- **Randomness**: every job has its own generators (the run's seeds; frames use a generator of
+  their own), never the global RNG.
+
+Environment: ``GENLIB_MAX_TRAININGS`` (workers, default 2), ``GENLIB_JOB_IDLE_S``,
+``GENLIB_LIVE_FRACTION``, ``GENLIB_LIVE_FRAMES`` (ring size, default 120).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from genlib.device import make_generator
+from genlib.distributions.base import Target2D
+from genlib.models.base import GenerativeModel
+from genlib.runs import RunSpec, Trained, cached_run, finish, prepare
+from genlib.training import train
+
+__all__ = [
+    "JobState",
+    "ACTIVE_STATES",
+    "Progress",
+    "LiveFrame",
+    "LiveFn",
+    "Job",
+    "JobQueue",
+    "default_queue",
+    "env_int",
+    "env_float",
+]
+
+JobState = Literal["queued", "running", "done", "stopped", "diverged", "failed"]
+ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
+LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
+MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
+MAX_RATE = 10_000.0
+
+
+def env_int(name: str, default: int, lo: int, hi: int) -> int:
+    """An integer setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
+    try:
+        v = int(os.environ.get(name, default))
+    except ValueError:
+        v = default
+    return max(lo, min(hi, v))
+
+
+def env_float(name: str, default: float, lo: float, hi: float) -> float:
+    """A float setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        v = default
+    return max(lo, min(hi, v)) if math.isfinite(v) else default
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a job for display."""
+
+    state: JobState
+    step: int
+    total: int
+    steps_per_s: float
+    eta_s: float | None  # None while queued or when unknown
+    position: int | None  # 1-based place in the queue while queued
+    paused: bool
+    elapsed_s: float  # training time so far (paused time excluded)
+    loss: float | None  # the last logged loss
+    rate: float | None  # slow-motion cap in steps/s (None: full speed)
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total) if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class LiveFrame:
+    """One live frame: the family's view of the model after ``step`` steps."""
+
+    step: int
+    seconds: float  # training time when it was taken
+    loss: float | None
+    view: Any
+
+
+class Job:
+    """One training run of a ``RunSpec`` (see the module doc). Thread-safe."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        *,
+        live_fn: LiveFn | None = None,
+        live_fraction: float = 0.08,
+        max_frames: int = 120,
+        use_cache: bool = True,
+    ) -> None:
+        self.spec = spec
+        self.key = spec.key()
+        self.total = spec.train.steps
+        self._cv = threading.Condition()
+        self._state: JobState = "queued"
+        self._message = ""
+        self._live_fn = live_fn
+        self._live_fraction = live_fraction
+        self._use_cache = use_cache
+        self._frames: deque[LiveFrame] = deque(maxlen=max(2, max_frames))
+        self._history: list[dict[str, float]] = []
+        self._result: Trained | None = None
+        self._error = ""
+        self._stop = False
+        self._paused = False
+        self._budget = 0  # single steps allowed while paused
+        self._rate: float | None = None
+        self._step = 0
+        self._watchers: dict[str, float] = {}
+        self._created = time.monotonic()
+        self._started: float | None = None
+        self._finished: float | None = None
+        self._paused_total = 0.0
+        self._paused_since: float | None = None
+        self._frame_time = 0.0
+        self._last_frame_at = -math.inf
+        self._last_frame_step = -1
+        self._last_step_at = 0.0
+        self._model: GenerativeModel | None = None
+        self._target: Target2D | None = None
+        self._g_live = make_generator(spec.train.seed + 17)
+        self.touch("submitter")
+
+    # --- state ----------------------------------------------------------------------------------
+    @property
+    def state(self) -> JobState:
+        with self._cv:
+            return self._state
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def result(self) -> Trained | None:
+        """The trained model once the job ended (``done``, ``stopped`` or ``diverged``)."""
+        with self._cv:
+            return self._result
+
+    @property
+    def error(self) -> str:
+        with self._cv:
+            return self._error
+
+    @property
+    def history(self) -> list[dict[str, float]]:
+        """Logged rows so far (``step`` + losses), a copy."""
+        with self._cv:
+            return list(self._history)
+
+    def frames(self) -> list[LiveFrame]:
+        """The ring of live frames, oldest first (a copy)."""
+        with self._cv:
+            return list(self._frames)
+
+    def latest_frame(self) -> LiveFrame | None:
+        with self._cv:
+            return self._frames[-1] if self._frames else None
+
+    def _elapsed(self, now: float) -> float:
+        if self._started is None:
+            return 0.0
+        end = self._finished if self._finished is not None else now
+        paused = self._paused_total + (
+            (now - self._paused_since) if self._paused_since is not None else 0.0
+        )
+        return max(0.0, end - self._started - paused)
+
+    def progress(self, position: int | None = None) -> Progress:
+        with self._cv:
+            now = time.monotonic()
+            elapsed = self._elapsed(now)
+            sps = self._step / elapsed if elapsed > 0 and self._step > 0 else 0.0
+            eta = (self.total - self._step) / sps if sps > 0 and self._state == "running" else None
+            loss = self._history[-1].get("loss") if self._history else None
+            return Progress(
+                state=self._state,
+                step=self._step,
+                total=self.total,
+                steps_per_s=sps,
+                eta_s=eta,
+                position=position if self._state == "queued" else None,
+                paused=self._paused and self._state == "running",
+                elapsed_s=elapsed,
+                loss=loss,
+                rate=self._rate,
+                message=self._message,
+            )
+
+    # --- controls -------------------------------------------------------------------------------
+    def stop(self, message: str = "") -> None:
+        """End the run before its next step; the partial model is kept as the result."""
+        with self._cv:
+            self._stop = True
+            if message:
+                self._message = message
+            if self._state == "queued":  # never started: it ends now and frees its place
+                self._state = "stopped"
+                self._message = self._message or "cancelled before it started"
+                self._finished = time.monotonic()
+            self._cv.notify_all()
+
+    def pause(self) -> None:
+        with self._cv:
+            if not self._paused:
+                self._paused = True
+                self._budget = 0
+                if self._state == "running":
+                    self._paused_since = time.monotonic()
+            self._cv.notify_all()
+
+    def resume(self) -> None:
+        with self._cv:
+            if self._paused:
+                self._paused = False
+                self._budget = 0
+                if self._paused_since is not None:
+                    self._paused_total += time.monotonic() - self._paused_since
+                    self._paused_since = None
+            self._cv.notify_all()
+
+    def step(self, k: int = 1) -> None:
+        """While paused: advance ``k`` more steps, then wait again (GAN Lab's step button)."""
+        with self._cv:
+            if not self._paused:
+                self.pause()
+            self._budget += max(0, int(k))
+            self._cv.notify_all()
+
+    def set_rate(self, steps_per_s: float | None) -> None:
+        """Slow motion: at most ``steps_per_s`` steps per second (``None``: full speed)."""
+        with self._cv:
+            if steps_per_s is None or not math.isfinite(float(steps_per_s)) or steps_per_s <= 0:
+                self._rate = None
+            else:
+                self._rate = min(float(steps_per_s), MAX_RATE)
+            self._cv.notify_all()
+
+    def touch(self, watcher: str = "anon") -> None:
+        """A viewer is still looking at this job (resets its idle clock)."""
+        with self._cv:
+            self._watchers[watcher] = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds since anyone touched the job."""
+        with self._cv:
+            last = max(self._watchers.values(), default=self._created)
+            return time.monotonic() - last
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (or ``timeout`` s); returns whether it ended."""
+        with self._cv:
+            return self._cv.wait_for(lambda: self._state not in ACTIVE_STATES, timeout)
+
+    # --- the training side ----------------------------------------------------------------------
+    def before_step(self, step: int) -> bool:
+        """``genlib.training.Control``: pause, single steps, slow motion and stop."""
+        want_frame = False
+        with self._cv:
+            self._step = step - 1
+            while True:
+                if self._stop:
+                    return False
+                if not self._paused:
+                    break
+                if self._budget > 0:
+                    self._budget -= 1
+                    break
+                if self._last_frame_step != self._step:
+                    want_frame = True  # show where the single steps led before waiting
+                    break
+                self._cv.wait(0.5)
+            rate = self._rate
+        if want_frame:
+            self._emit_frame(step - 1, force=True)
+            return self.before_step(step)
+        if rate is not None:
+            wait = self._last_step_at + 1.0 / rate - time.monotonic()
+            if wait > 0:
+                with self._cv:  # wakes early on stop / pause / rate change
+                    self._cv.wait(min(wait, 1.0))
+                    if self._stop:
+                        return False
+        self._last_step_at = time.monotonic()
+        return True
+
+    def _on_step(self, step: int, row: dict[str, float]) -> bool:
+        with self._cv:
+            self._step = step
+            self._history.append(dict(row))
+        self._emit_frame(step)
+        return True
+
+    def _emit_frame(self, step: int, force: bool = False) -> None:
+        if self._live_fn is None or self._model is None or self._target is None:
+            return
+        now = time.monotonic()
+        with self._cv:
+            elapsed = self._elapsed(now)
+            loss = self._history[-1].get("loss") if self._history else None
+        if not force:
+            if now - self._last_frame_at < MIN_FRAME_INTERVAL_S:
+                return
+            if self._frame_time > self._live_fraction * max(elapsed, 1e-9):
+                return
+        t0 = time.perf_counter()
+        model = self._model
+        was_training = model.training
+        model.eval()
+        try:
+            view = self._live_fn(model, self._target, self._g_live)
+        except Exception as exc:  # a live view must never kill a training
+            with self._cv:
+                self._message = f"live view unavailable: {exc}"
+            return
+        finally:
+            model.train(was_training)
+        self._frame_time += time.perf_counter() - t0
+        self._last_frame_at = time.monotonic()
+        self._last_frame_step = step
+        with self._cv:
+            self._frames.append(LiveFrame(step, elapsed, loss, view))
+
+    def run(self) -> None:
+        """Train the job (called by a worker)."""
+        with self._cv:
+            if self._state != "queued":  # stopped while it waited
+                return
+            self._state = "running"
+            self._started = time.monotonic()
+            if self._paused:
+                self._paused_since = self._started
+            self._cv.notify_all()
+        try:
+            hit = cached_run(self.spec) if self._use_cache else None
+            if hit is not None:  # finished meanwhile (another replica or the CLI)
+                trained = hit
+            else:
+                model, target = prepare(self.spec)
+                self._model, self._target = model, target
+                self._emit_frame(0, force=True)
+                result = train(model, target, self.spec.train, on_step=self._on_step, control=self)
+                self._emit_frame(result.steps_done, force=True)
+                trained = finish(self.spec, model, target, result, self._use_cache)
+            res = trained.result
+            with self._cv:
+                self._result = trained
+                self._step = res.steps_done
+                self._history = list(res.history) or self._history
+                self._state = "done" if res.status == "ok" else res.status
+                if self._state == "stopped" and self._message:
+                    res.message = f"{self._message} (step {res.steps_done})"
+                self._message = self._message or res.message
+        except Exception as exc:  # bad spec, out of memory, a bug: say it, keep the server up
+            with self._cv:
+                self._state = "failed"
+                self._error = f"{type(exc).__name__}: {exc}"
+        finally:
+            with self._cv:
+                self._finished = time.monotonic()
+                if self._paused_since is not None:
+                    self._paused_total += self._finished - self._paused_since
+                    self._paused_since = None
+                self._model = None  # the result holds the model; drop the training handle
+                self._cv.notify_all()
+
+
+class JobQueue:
+    """FIFO queue of jobs with ``max_workers`` worker threads (see the module doc)."""
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        idle_timeout_s: float | None = None,
+        live_fn: Callable[[RunSpec], LiveFn | None] | None = None,
+        live_fraction: float | None = None,
+        max_frames: int | None = None,
+        keep_finished: int = 64,
+        use_cache: bool = True,
+    ) -> None:
+        self.max_workers = max_workers or env_int("GENLIB_MAX_TRAININGS", 2, 1, 64)
+        self.idle_timeout_s = (
+            idle_timeout_s
+            if idle_timeout_s is not None
+            else env_float("GENLIB_JOB_IDLE_S", 120.0, 1.0, 86_400.0)
+        )
+        self.live_fraction = (
+            live_fraction
+            if live_fraction is not None
+            else env_float("GENLIB_LIVE_FRACTION", 0.08, 0.0, 1.0)
+        )
+        self.max_frames = max_frames or env_int("GENLIB_LIVE_FRAMES", 120, 2, 2000)
+        self._live_for = live_fn
+        self._keep_finished = keep_finished
+        self._use_cache = use_cache
+        self._cv = threading.Condition()
+        self._queue: deque[Job] = deque()
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._running: set[str] = set()
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"genlib-job-{i}", daemon=True)
+            for i in range(self.max_workers)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._reaper, name="genlib-reaper", daemon=True)
+        )
+        for t in self._threads:
+            t.start()
+
+    def submit(self, spec: RunSpec, watcher: str = "anon") -> Job:
+        """Queue ``spec`` (or attach to its queued/running job); returns the job."""
+        key = spec.key()
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the job queue is shut down")
+            job = self._jobs.get(key)
+            if job is not None and job.active:
+                job.touch(watcher)
+                return job
+            live = self._live_for(spec) if self._live_for is not None else None
+            job = Job(
+                spec,
+                live_fn=live,
+                live_fraction=self.live_fraction,
+                max_frames=self.max_frames,
+                use_cache=self._use_cache,
+            )
+            job.touch(watcher)
+            self._jobs[key] = job
+            self._jobs.move_to_end(key)
+            self._queue.append(job)
+            self._trim()
+            self._cv.notify_all()
+            return job
+
+    def get(self, key: str) -> Job | None:
+        """The newest job of a spec key (active or recently finished), if any."""
+        with self._cv:
+            return self._jobs.get(key)
+
+    def position(self, job: Job) -> int | None:
+        """1-based place of a queued job in the queue (``None`` once it runs)."""
+        with self._cv:
+            waiting = [j for j in self._queue if j.state == "queued"]
+            return waiting.index(job) + 1 if job in waiting else None
+
+    def progress(self, job: Job) -> Progress:
+        return job.progress(self.position(job))
+
+    def stats(self) -> dict[str, int]:
+        with self._cv:
+            return {
+                "workers": self.max_workers,
+                "running": len(self._running),
+                "queued": sum(j.state == "queued" for j in self._queue),
+                "kept": len(self._jobs),
+            }
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every job and the workers (tests; server exit)."""
+        with self._cv:
+            self._closed = True
+            jobs = list(self._jobs.values())
+            self._cv.notify_all()
+        for j in jobs:
+            j.stop("the server is shutting down")
+        for t in self._threads:
+            t.join(timeout)
+
+    # --- internals ------------------------------------------------------------------------------
+    def _trim(self) -> None:
+        finished = [k for k, j in self._jobs.items() if not j.active]
+        for k in finished[: max(0, len(finished) - self._keep_finished)]:
+            del self._jobs[k]
+
+    def _worker(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._closed or bool(self._queue))
+                if self._closed:
+                    return
+                job = self._queue.popleft()
+                if job.state != "queued":  # stopped while it waited: no slot needed
+                    continue
+                self._running.add(job.key)
+            try:
+                job.run()
+            finally:
+                with self._cv:
+                    self._running.discard(job.key)
+                    self._trim()
+                    self._cv.notify_all()
+
+    def _reaper(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait(min(1.0, self.idle_timeout_s / 4))
+                if self._closed:
+                    return
+                jobs = [j for j in self._jobs.values() if j.active]
+            for j in jobs:
+                if j.idle_for() > self.idle_timeout_s:
+                    j.stop(f"stopped: nobody watched it for {self.idle_timeout_s:.0f} s")
+                    with self._cv:
+                        if j in self._queue:  # never started: free its place at once
+                            self._queue.remove(j)
+
+
+_DEFAULT: JobQueue | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_queue() -> JobQueue:
+    """The process-wide queue (created on first use, with the live views of ``genlib.lab``)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            from genlib.lab.live import live_view_for
+
+            _DEFAULT = JobQueue(live_fn=live_view_for)
+        return _DEFAULT

@@ -1,0 +1,363 @@
+"""Training on a page: the result at once when it exists, otherwise a Train button that submits a
+background job (``genlib.jobs``) and a live panel that follows it.
+
+The live panel is an ``st.fragment`` that reruns itself (``run_every``) while its job is queued or
+running: queue position or progress/ETA, the family's live view moving over the exact density,
+the loss, and Stop / Pause / Step / slow motion. The script never waits for training. When the
+job ends the fragment reruns the whole page, so its result panels appear by themselves.
+
+Where results live:
+- a complete run (``done``) is shared: the job queue keeps it in memory for every session and
+  ``genlib.runs.finish`` writes it to the checkpoint cache;
+- a stopped or diverged run is kept for the sessions that watched that job (its
+  ``st.session_state``), labelled with its status and steps; it is never cached or shown to
+  other users (they get a Train button, and training attaches them to a new job).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from genlib import viz
+from genlib.checkpoints import CheckpointError, find_checkpoint
+from genlib.jobs import Job, JobQueue, Progress, default_queue
+from genlib.runs import RunSpec, Trained, load_trained
+from genlib.ui.export import figure
+from genlib.ui.i18n import t
+from genlib.viz.live import live_figure, replay_figure
+
+__all__ = [
+    "train_panel",
+    "train_many_panel",
+    "cached_trained",
+    "job_queue",
+    "session_job",
+    "watcher_id",
+    "live_labels",
+    "LIVE_REFRESH_S",
+    "MAX_CACHED_RUNS",
+]
+
+LIVE_REFRESH_S = 0.6
+JOBS_KEY = "_genlib_jobs"  # session: spec key -> Job (the jobs this session started or watched)
+MAX_CACHED_RUNS = 32
+_LOADED: dict[str, Trained] = {}  # checkpoints loaded from disk, shared by sessions (bounded)
+_LOADED_LOCK = threading.Lock()
+
+
+def job_queue() -> JobQueue:
+    """The server's job queue (one per process)."""
+    return default_queue()
+
+
+def watcher_id() -> str:
+    """This browser session's id (what ``Job.touch`` records)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        return ctx.session_id if ctx is not None else "anon"
+    except ImportError:
+        return "anon"
+
+
+def _session_jobs() -> dict[str, Job]:
+    return st.session_state.setdefault(JOBS_KEY, {})
+
+
+def session_job(spec: RunSpec) -> Job | None:
+    """The job this session started or watched for ``spec`` (active or finished), if any."""
+    return _session_jobs().get(spec.key())
+
+
+def touch_session_jobs() -> None:
+    """Tell the queue this session still watches its active jobs (every script run, any page)."""
+    me = watcher_id()
+    for job in _session_jobs().values():
+        if job.active:
+            job.touch(me)
+
+
+def _load(spec: RunSpec) -> Trained | None:
+    key = spec.key()
+    with _LOADED_LOCK:
+        hit = _LOADED.get(key)
+    if hit is not None:
+        return hit
+    if find_checkpoint(key) is None:
+        return None
+    try:
+        with st.spinner(t("common.loading_checkpoint")):
+            trained = load_trained(spec)
+    except CheckpointError:
+        return None
+    with _LOADED_LOCK:
+        _LOADED[key] = trained
+        while len(_LOADED) > MAX_CACHED_RUNS:
+            _LOADED.pop(next(iter(_LOADED)))
+    return trained
+
+
+def cached_trained(spec: RunSpec) -> Trained | None:
+    """The result for ``spec`` if it exists anywhere: this session's job (also stopped or
+    diverged), a finished job of the server, or a pretrained/cached checkpoint."""
+    job = session_job(spec)
+    if job is not None and not job.active and job.result is not None:
+        return job.result
+    shared = job_queue().get(spec.key())
+    if shared is not None and shared.state == "done" and shared.result is not None:
+        return shared.result
+    return _load(spec)
+
+
+def live_labels() -> dict[str, str]:
+    """Translated legend names of the live figures."""
+    return {
+        k: t(f"common.live_{k}")
+        for k in (
+            "samples",
+            "target",
+            "log_q",
+            "D",
+            "field",
+            "field_true",
+            "lines",
+            "particles",
+            "step",
+        )
+    }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _target_grid(spec_target: Any, bounds: tuple, res: int):
+    from genlib.ui.cached import log_density_grid
+
+    return log_density_grid(spec_target, res, bounds)
+
+
+def _status_line(p: Progress) -> str:
+    if p.state == "queued":
+        return t("common.job_queued", position=p.position or 1)
+    eta = f"{p.eta_s:.0f}" if p.eta_s is not None else "–"
+    loss = f"{p.loss:.4g}" if p.loss is not None else "–"
+    key = "common.job_paused" if p.paused else "common.job_running"
+    return t(key, step=p.step, total=p.total, sps=f"{p.steps_per_s:.0f}", eta=eta, loss=loss)
+
+
+def _controls(job: Job, page: str, p: Progress) -> None:
+    c = st.columns([1, 1, 1, 1.4], vertical_alignment="bottom")
+    if c[0].button(t("common.stop"), key=f"{page}_stop", icon=":material/stop_circle:"):
+        job.stop(t("common.stopped_by_user"))
+    if p.state != "running":
+        return
+    if p.paused:
+        if c[1].button(t("common.resume"), key=f"{page}_resume", icon=":material/play_arrow:"):
+            job.resume()
+    elif c[1].button(t("common.pause"), key=f"{page}_pause", icon=":material/pause:"):
+        job.pause()
+    if c[2].button(t("common.step_k", k=10), key=f"{page}_step", icon=":material/skip_next:"):
+        job.step(10)
+    speeds = [0.0, 200.0, 50.0, 10.0]
+    rate = c[3].selectbox(
+        t("common.speed"),
+        speeds,
+        index=speeds.index(p.rate) if p.rate in speeds else 0,
+        format_func=lambda v: (
+            t("common.speed_full") if v == 0 else t("common.speed_rate", r=int(v))
+        ),
+        key=f"{page}_speed",
+    )
+    if (rate or None) != p.rate:
+        job.set_rate(rate or None)
+
+
+def _live_body(spec: RunSpec, page: str) -> None:
+    job = session_job(spec)
+    if job is None:
+        return
+    job.touch(watcher_id())
+    if not job.active:
+        st.rerun()  # the job ended: show the result panels (whole page)
+    p = job_queue().progress(job)
+    st.progress(p.fraction, text=_status_line(p))
+    _controls(job, page, p)
+    frame = job.latest_frame()
+    left, right = st.columns([3, 2], gap="medium")
+    with left:
+        if frame is not None:
+            bounds = tuple(float(b) for b in frame.view.bounds)
+            fig = live_figure(
+                frame.view,
+                target_grid=_target_grid(spec.target, bounds, 60),
+                labels=live_labels(),
+                title=t("common.live_title", step=frame.step),
+                height=440,
+            )
+            st.plotly_chart(fig, key=f"{page}_live_fig", config={"displayModeBar": False})
+        else:
+            st.caption(t("common.live_waiting"))
+    with right:
+        hist = job.history
+        if hist:
+            df = pd.DataFrame(hist).set_index("step")
+            st.line_chart(df[["loss"]] if "loss" in df else df, height=260)
+        st.caption(t("common.live_caption"))
+
+
+def _live_panel(spec: RunSpec, page: str) -> None:
+    st.fragment(run_every=LIVE_REFRESH_S)(_live_body)(spec, page)
+
+
+def _submit(spec: RunSpec) -> None:
+    try:
+        job = job_queue().submit(spec, watcher_id())
+    except (RuntimeError, ValueError) as exc:
+        st.session_state["_genlib_submit_error"] = str(exc)
+        return
+    _session_jobs()[spec.key()] = job
+
+
+def _forget(spec: RunSpec) -> None:
+    _session_jobs().pop(spec.key(), None)
+
+
+def _source_badge(trained: Trained, fresh: bool) -> str:
+    src = "trained_now" if fresh else trained.source
+    if src == "trained":
+        src = "memory"  # trained earlier on this server (shared)
+    if trained.result.status != "ok":
+        src = trained.result.status
+    return t(
+        f"common.source_{src}",
+        steps=trained.result.steps_done,
+        seconds=f"{trained.result.seconds:.1f}",
+    )
+
+
+def replay_panel(job: Job, spec: RunSpec, page: str) -> None:
+    """The job's live frames as an animation ("watch it learn"), exportable."""
+    frames = job.frames()
+    if len(frames) < 2:
+        return
+    with st.expander(t("common.replay_title", n=len(frames)), icon=":material/replay:"):
+        bounds = tuple(float(b) for b in frames[0].view.bounds)
+        fig = replay_figure(
+            [f.view for f in frames],
+            [f.step for f in frames],
+            target_grid=_target_grid(spec.target, bounds, 60),
+            labels=live_labels(),
+        )
+        figure(fig, f"{page}_{spec.target.name}_replay", key=f"{page}_replay_fig")
+        st.caption(t("common.replay_caption"))
+
+
+def train_panel(
+    spec: RunSpec, *, page: str | None = None, show_loss: bool = True
+) -> Trained | None:
+    """The trained model of ``spec`` when it exists (labelled with its source); otherwise the
+    Train button, or the live panel of this session's job. Never blocks on training.
+    Widget keys: ``{page}_train``, ``{page}_stop``, ``{page}_pause``, ``{page}_resume``,
+    ``{page}_step``, ``{page}_speed``, ``{page}_retrain``."""
+    page = page or spec.model
+    touch_session_jobs()
+    err = st.session_state.pop("_genlib_submit_error", None)
+    if err:
+        st.error(t("common.train_error", error=err))
+    job = session_job(spec)
+    if job is not None and job.active:
+        _live_panel(spec, page)
+        return None
+    if job is not None and job.state == "failed":
+        st.error(t("common.train_error", error=job.error))
+        _forget(spec)
+        job = None
+    trained = cached_trained(spec)
+    if trained is None:
+        st.info(t("common.not_trained"), icon=":material/model_training:")
+        st.button(
+            t("common.train"),
+            type="primary",
+            key=f"{page}_train",
+            icon=":material/play_arrow:",
+            on_click=_submit,
+            args=(spec,),
+        )
+        return None
+    res = trained.result
+    fresh = job is not None and job.result is trained
+    c1, c2 = st.columns([5, 1], vertical_alignment="center")
+    if res.status == "diverged":
+        c1.warning(f"{_source_badge(trained, fresh)} {res.message}", icon=":material/warning:")
+    elif res.status == "stopped":
+        c1.info(_source_badge(trained, fresh), icon=":material/stop_circle:")
+    else:
+        c1.success(_source_badge(trained, fresh), icon=":material/check_circle:")
+    if res.status != "ok":
+        c2.button(t("common.retrain"), key=f"{page}_retrain", on_click=_forget, args=(spec,))
+    if job is not None:
+        replay_panel(job, spec, page)
+    if show_loss and res.history:
+        with st.expander(t("common.loss_curve"), expanded=False, icon=":material/show_chart:"):
+            keys = [k for k in res.history[0] if k != "step"]
+            fig = viz.loss_curve(res.history, keys)
+            figure(fig, f"{page}_loss", data=pd.DataFrame(res.history), key=f"{page}_loss")
+    return trained
+
+
+def _many_body(specs: dict[str, RunSpec], page: str) -> None:
+    jobs = {name: session_job(spec) for name, spec in specs.items()}
+    jobs = {name: j for name, j in jobs.items() if j is not None}
+    me = watcher_id()
+    for j in jobs.values():
+        j.touch(me)
+    if not any(j.active for j in jobs.values()):
+        st.rerun()
+    q = job_queue()
+    cols = st.columns(2)
+    for i, (name, job) in enumerate(jobs.items()):
+        p = q.progress(job)
+        text = f"**{name}** · " + (
+            _status_line(p) if job.active else t(f"common.job_state_{p.state}", step=p.step)
+        )
+        cols[i % 2].progress(p.fraction if p.state != "queued" else 0.0, text=text)
+    if st.button(t("common.stop_all"), key=f"{page}_stop_all", icon=":material/stop_circle:"):
+        for j in jobs.values():
+            j.stop(t("common.stopped_by_user"))
+
+
+def train_many_panel(specs: dict[str, RunSpec], *, page: str) -> dict[str, Trained | None]:
+    """Results for several specs (the Leaderboard): the missing ones can be trained through the
+    queue in one click, each with its own progress; returns name -> result (or ``None``)."""
+    touch_session_jobs()
+    found = {name: cached_trained(spec) for name, spec in specs.items()}
+    active = {n: s for n, s in specs.items() if (j := session_job(s)) is not None and j.active}
+    if active:
+        st.fragment(run_every=LIVE_REFRESH_S)(_many_body)(
+            {n: specs[n] for n in specs if session_job(specs[n]) is not None}, page
+        )
+        return found
+    missing = [name for name, tr in found.items() if tr is None]
+    for name, spec in specs.items():
+        job = session_job(spec)
+        if job is not None and job.state == "failed":
+            st.error(f"{name}: " + t("common.train_error", error=job.error))
+            _forget(spec)
+    if missing:
+
+        def submit_all() -> None:
+            for name in missing:
+                _submit(specs[name])
+
+        st.button(
+            t("common.train_missing", n=len(missing)),
+            type="primary",
+            key=f"{page}_train",
+            icon=":material/play_arrow:",
+            on_click=submit_all,
+            help=", ".join(missing),
+        )
+    return found
