@@ -47,7 +47,7 @@ from genlib.device import make_generator
 from genlib.distributions.base import Target2D
 from genlib.models.base import GenerativeModel
 from genlib.runs import RunSpec, Trained, cached_run, finish, prepare
-from genlib.training import train
+from genlib.training import Control, OnStep, train
 
 __all__ = [
     "JobState",
@@ -55,6 +55,7 @@ __all__ = [
     "Progress",
     "LiveFrame",
     "LiveFn",
+    "Work",
     "Job",
     "JobQueue",
     "default_queue",
@@ -65,6 +66,7 @@ __all__ = [
 JobState = Literal["queued", "running", "done", "stopped", "diverged", "failed"]
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
 LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
+Work = Callable[[OnStep, Control], Any]
 MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
 MAX_RATE = 10_000.0
 
@@ -123,16 +125,22 @@ class Job:
 
     def __init__(
         self,
-        spec: RunSpec,
+        spec: RunSpec | None,
         *,
         live_fn: LiveFn | None = None,
         live_fraction: float = 0.08,
         max_frames: int = 120,
         use_cache: bool = True,
+        work: Work | None = None,
+        key: str | None = None,
+        total: int | None = None,
     ) -> None:
+        if spec is None and (work is None or key is None or total is None):
+            raise ValueError("a job needs a RunSpec, or work with a key and a step total")
         self.spec = spec
-        self.key = spec.key()
-        self.total = spec.train.steps
+        self.key = key if key is not None else spec.key()
+        self.total = int(total if total is not None else spec.train.steps)
+        self._work = work
         self._cv = threading.Condition()
         self._state: JobState = "queued"
         self._message = ""
@@ -160,7 +168,7 @@ class Job:
         self._last_step_at = 0.0
         self._model: GenerativeModel | None = None
         self._target: Target2D | None = None
-        self._g_live = make_generator(spec.train.seed + 17)
+        self._g_live = make_generator((spec.train.seed if spec is not None else 0) + 17)
         self.touch("submitter")
 
     # --- state ----------------------------------------------------------------------------------
@@ -363,6 +371,19 @@ class Job:
         with self._cv:
             self._frames.append(LiveFrame(step, elapsed, loss, view))
 
+    def _run_work(self) -> None:
+        """A job that is not a ``RunSpec`` training (e.g. a KL fit): ``work(on_step, control)``
+        returns a result whose ``status`` ("ok" | "stopped" | "diverged") names the end state."""
+        out = self._work(self._on_step, self)
+        status = getattr(out, "status", "ok")
+        with self._cv:
+            self._result = out
+            self._state = {"ok": "done", "stopped": "stopped", "diverged": "diverged"}.get(
+                status, "done"
+            )
+            if self._state == "stopped" and self._stop:
+                self._message = self._message or "stopped by the user"
+
     def run(self) -> None:
         """Train the job (called by a worker)."""
         with self._cv:
@@ -374,6 +395,9 @@ class Job:
                 self._paused_since = self._started
             self._cv.notify_all()
         try:
+            if self._work is not None:
+                self._run_work()
+                return
             hit = cached_run(self.spec) if self._use_cache else None
             if hit is not None:  # finished meanwhile (another replica or the CLI)
                 trained = hit
@@ -469,6 +493,25 @@ class JobQueue:
                 max_frames=self.max_frames,
                 use_cache=self._use_cache,
             )
+            job.touch(watcher)
+            self._jobs[key] = job
+            self._jobs.move_to_end(key)
+            self._queue.append(job)
+            self._trim()
+            self._cv.notify_all()
+            return job
+
+    def submit_work(self, key: str, total: int, work: Work, watcher: str = "anon") -> Job:
+        """Queue any step-wise computation on the common loop (``work(on_step, control)``, e.g.
+        a KL fit) under ``key``; same rules as ``submit`` (attach, FIFO, stop, pause, idle)."""
+        with self._cv:
+            if self._closed:
+                raise RuntimeError("the job queue is shut down")
+            job = self._jobs.get(key)
+            if job is not None and job.active:
+                job.touch(watcher)
+                return job
+            job = Job(None, work=work, key=key, total=total, max_frames=self.max_frames)
             job.touch(watcher)
             self._jobs[key] = job
             self._jobs.move_to_end(key)

@@ -14,7 +14,9 @@ import hashlib
 import inspect
 import json
 import math
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ __all__ = [
     "freeze",
     "load_trained",
     "result_meta",
+    "cached_noise_floor",
 ]
 
 Params = tuple[tuple[str, Any], ...]
@@ -259,6 +262,27 @@ def run(
     return finish(spec, model, target, result, use_cache)
 
 
+_FLOORS: OrderedDict[tuple[TargetSpec, int, str], float] = OrderedDict()
+_FLOORS_LOCK = threading.Lock()
+MAX_CACHED_FLOORS = 256
+
+
+def cached_noise_floor(target: TargetSpec, n: int, metric: str) -> float:
+    """``metrics.noise_floor`` of a target, computed once per process (bounded cache): the floor
+    depends on the target and the sample size only, not on the model being evaluated."""
+    key = (target, int(n), metric)
+    with _FLOORS_LOCK:
+        if key in _FLOORS:
+            _FLOORS.move_to_end(key)
+            return _FLOORS[key]
+    value = noise_floor(target.build(), int(n), metric)
+    with _FLOORS_LOCK:
+        _FLOORS[key] = value
+        while len(_FLOORS) > MAX_CACHED_FLOORS:
+            _FLOORS.popitem(last=False)
+    return value
+
+
 def evaluate(
     trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = True
 ) -> dict[str, float]:
@@ -276,9 +300,11 @@ def evaluate(
     xs = xs[finite]
     ref = target.sample(n, generator=g)
     out["sliced_wasserstein"] = sliced_wasserstein(xs, ref, generator=g)
-    out["sliced_wasserstein_floor"] = noise_floor(target, n, "sliced_wasserstein")
+    out["sliced_wasserstein_floor"] = cached_noise_floor(
+        trained.spec.target, n, "sliced_wasserstein"
+    )
     out["mmd"] = mmd_rbf(xs, ref, generator=g)
-    out["mmd_floor"] = noise_floor(target, min(n, 2000), "mmd")
+    out["mmd_floor"] = cached_noise_floor(trained.spec.target, min(n, 2000), "mmd")
     if with_kl and isinstance(model, HasLogProb):
         dev = model.device
 

@@ -1,5 +1,6 @@
-"""Forward vs reverse KL fitting (genlib.kl): oracle tests against closed forms, autograd and
-Monte Carlo; the lecture's claims (moment matching, mode seeking) on the two-peak target."""
+"""Forward vs reverse KL fitting (genlib.kl, genlib.objectives): oracle tests against closed
+forms, autograd and Monte Carlo; the lecture's claims (moment matching, mode seeking) on the
+two-peak target; the fits run on the common training loop (progress, Stop, no global RNG)."""
 
 from __future__ import annotations
 
@@ -14,23 +15,26 @@ from torch.distributions import MultivariateNormal, kl_divergence
 from genlib import distributions
 from genlib.distributions.base import GaussianMixture
 from genlib.kl import (
+    MAX_FORWARD_DATA,
     GaussianQ,
     GridCache,
     KLConfig,
     MixtureQ,
-    _jsonable,
     build_q,
     exact_kls,
     fit,
     fit_pair,
     frame_steps,
     grid_kls,
+    jsonable,
     make_grid,
     mode_fractions,
     moment_matched,
     picked_mode,
     seed_sweep,
 )
+from genlib.objectives import reverse_kl, target_log_prob
+from genlib.training import TrainConfig, train
 
 CPU = "cpu"
 
@@ -60,6 +64,7 @@ def _perturbed(q: torch.nn.Module, seed: int, scale: float = 0.3) -> torch.nn.Mo
         {"num_frames": 201},
         {"lr": 0.0},
         {"lr": float("nan")},
+        {"lr": 1.5},  # the common loop's bound
         {"q": "vae"},
         {"divergence": "both"},
         {"optimizer": "lbfgs"},
@@ -124,8 +129,8 @@ def test_flow_log_prob_is_change_of_variables():
     q = _perturbed(build_q(KLConfig(q="flow", flow_layers=3), CPU), seed=5, scale=0.3)
     eps = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
     for e in eps:
-        J = torch.autograd.functional.jacobian(lambda z: q._f(z[None])[0][0], e)
-        y = q._f(e[None])[0]
+        J = torch.autograd.functional.jacobian(lambda z: q.transform(z[None])[0][0], e)
+        y = q.transform(e[None])[0]
         expected = (
             -math.log(2 * math.pi) - 0.5 * float((e**2).sum()) - float(torch.linalg.slogdet(J)[1])
         )
@@ -214,15 +219,11 @@ def test_kl_falls_back_to_monte_carlo_when_q_outgrows_the_grid():
 def test_reverse_kl_gradient_for_targets_without_autograd_log_prob():
     """Quadrature targets return detached log p; the gradient then comes from their exact score
     (checked here against central finite differences of log p)."""
-    from genlib.kl import _target_log_prob
-
-    if "moons" not in distributions.names():
-        pytest.skip("moons not registered")
     target = distributions.build("moons")
     y = torch.tensor(
         [[0.3, 0.4], [-1.2, 0.1], [1.5, -0.6]], dtype=torch.float32, requires_grad=True
     )
-    log_p = _target_log_prob(target, torch.device("cpu"))
+    log_p = target_log_prob(target)
     (grad,) = torch.autograd.grad(log_p(y).sum(), y)
     h = 1e-3
     for i in range(2):
@@ -245,10 +246,10 @@ def test_reverse_kl_is_infinite_where_p_vanishes():
     log_q = torch.tensor([-0.5, -1.0, -0.5, -1.0]).double()
     kl_pq, kl_qp = grid_kls(log_p, log_q, 0.5)
     assert math.isfinite(kl_pq) and kl_qp == math.inf
-    assert _jsonable({"a": [math.inf, -math.inf, math.nan, 1.0]}) == {
+    assert jsonable({"a": [math.inf, -math.inf, math.nan, 1.0]}) == {
         "a": ["inf", "-inf", "nan", 1.0]
     }
-    assert json.loads(json.dumps(_jsonable({"kl": math.inf})))["kl"] == "inf"
+    assert json.loads(json.dumps(jsonable({"kl": math.inf})))["kl"] == "inf"
 
 
 def test_fit_reports_infinite_reverse_kl_on_bounded_support(monkeypatch):
@@ -423,7 +424,7 @@ def test_sgd_with_huge_lr_diverges_cleanly():
         target="far_mixture",
         divergence="forward",
         optimizer="sgd",
-        lr=10.0,
+        lr=1.0,
         steps=50,
         num_frames=50,
         grid_res=32,
@@ -441,3 +442,110 @@ def test_mixture_reverse_kl_can_cover_both_modes():
     means = np.sort(np.array(res.final.params["means"])[:, 0])
     np.testing.assert_allclose(means, [-2.0, 2.0], atol=0.25)
     assert res.final.kl_qp < 0.05 and res.final.kl_pq < 0.05
+
+
+# ----------------------------------------------------------------------------------------------
+# the shared objectives (genlib.objectives) and the common training loop
+
+
+def test_reverse_kl_estimator_matches_closed_form_and_grid():
+    """⟨log q − log p⟩ on reparametrised samples = KL(q‖p): closed form for a Gaussian q and p;
+    the mixture's stratified estimator against the exact grid value."""
+    target = GaussianMixture(
+        torch.tensor([[0.5, 0.0]]), torch.tensor([[0.8, 1.2]]), bounds=(-5.0, 5.0, -5.0, 5.0)
+    )
+    q = _gaussian_q([0.0, 0.4], [[0.6, 0.2], [0.2, 0.9]])
+    q_mvn = MultivariateNormal(torch.tensor([0.0, 0.4]), torch.tensor([[0.6, 0.2], [0.2, 0.9]]))
+    p_mvn = MultivariateNormal(torch.tensor([0.5, 0.0]), torch.diag(torch.tensor([0.64, 1.44])))
+    log_p = target_log_prob(target)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        est = float(q.reverse_kl(log_p, 200_000, g))
+    assert est == pytest.approx(float(kl_divergence(q_mvn, p_mvn)), abs=0.01)
+    mix = _perturbed(MixtureQ((0.0, 0.0), 0.8, 3, torch.Generator().manual_seed(1)), seed=2)
+    with torch.no_grad():
+        est_mix = float(mix.reverse_kl(log_p, 300_000, g))
+    assert est_mix == pytest.approx(exact_kls(target, mix, res=256)["kl_qp"], abs=0.02)
+    # weights: Σ_k w_k ⟨diff⟩_k, with the whole mixture's log density
+    y = torch.randn(2, 5, 2, generator=g)
+    lq = torch.randn(2, 5, generator=g)
+    w = torch.tensor([0.25, 0.75])
+    ref = (w * (lq - target.log_prob(y.reshape(-1, 2)).reshape(2, 5)).mean(1)).sum()
+    torch.testing.assert_close(reverse_kl(y, lq, target.log_prob, w), ref)
+
+
+def test_flow_family_shares_the_reverse_kl_objective():
+    import genlib.models.flow as flow_module
+    from genlib import objectives
+
+    assert flow_module.reverse_kl is objectives.reverse_kl
+    target = distributions.build("moons")
+    x = torch.zeros(3, 2, requires_grad=True)
+    lp = flow_module.differentiable_log_prob(target)(x)
+    assert type(lp.grad_fn).__name__ == "TargetLogProbBackward"
+    assert not hasattr(flow_module, "_TargetLogProb")
+
+
+def test_fit_runs_on_the_common_loop_with_progress_and_stop():
+    cfg = KLConfig(steps=90, num_frames=10, grid_res=32, n_show=20)
+    seen: list[int] = []
+
+    def on_step(step: int, logs: dict[str, float]) -> bool:
+        seen.append(step)
+        assert math.isfinite(logs["loss"])
+        return step < 30  # the Stop button at step 30
+
+    frames: list[int] = []
+    res = fit(cfg, device=CPU, on_step=on_step, on_frame=lambda s, fr: frames.append(fr.step))
+    assert seen == list(range(1, 31))
+    assert res.status == "stopped" and res.steps_done == 30 and "stopped" in res.message
+    assert [f.step for f in res.frames] == frames == [0, 10, 20, 30]
+    full = fit(cfg, device=CPU)
+    assert full.status == "ok" and full.steps_done == 90 and len(full.frames) == 10
+    np.testing.assert_array_equal(full.frames[3].samples, res.frames[3].samples)
+
+
+def test_train_config_maps_onto_the_common_loop():
+    fwd = KLConfig(divergence="forward", steps=400, n_samples=2048, lr=0.1, seed=7)
+    tc = fwd.train_config()
+    assert isinstance(tc, TrainConfig)
+    assert (tc.steps, tc.batch_size, tc.lr, tc.seed, tc.log_every) == (400, 2048, 0.1, 7, 1)
+    assert tc.data_size == MAX_FORWARD_DATA < 400 * 2048
+    assert KLConfig(divergence="forward", steps=10, n_samples=64).train_config().data_size == 640
+    assert KLConfig(divergence="reverse", n_samples=64).train_config().data_size == 64
+
+
+def test_q_family_is_a_generative_model_trained_by_the_common_loop():
+    """Forward KL of a Gaussian q with plain ``train``: moment matching (the lecture's claim)."""
+    from genlib.kl import Q_FAMILIES, Q_NAMES, QDist
+    from genlib.models.base import MODELS, GenerativeModel
+
+    assert Q_FAMILIES.names() == list(Q_NAMES)  # their own registry, not the model registry
+    assert not any(issubclass(MODELS.get(n), QDist) for n in MODELS.names())
+    target = distributions.build("two_peaks", weight=0.3)
+    q = GaussianQ((1.0, 1.0), 0.5, divergence="forward", optimizer="sgd")
+    assert isinstance(q, GenerativeModel)
+    cfg = TrainConfig(steps=300, batch_size=2048, lr=0.1, data_size=200_000, log_every=100)
+    res = train(q, target, cfg, device=torch.device(CPU))
+    m_ref, c_ref = moment_matched(target)
+    m, c = q.moments()
+    assert res.status == "ok"
+    np.testing.assert_allclose(m.numpy(), m_ref, atol=0.06)
+    np.testing.assert_allclose(c.numpy(), c_ref, atol=0.04 * float(np.abs(c_ref).max()))
+    with pytest.raises(RuntimeError, match="attach_target"):
+        GaussianQ(divergence="reverse").loss(torch.zeros(4, 2))
+
+
+def test_build_q_leaves_the_global_rng_alone():
+    cfg = KLConfig(q="flow", flow_layers=2, seed=3)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a, b = build_q(cfg, CPU), build_q(cfg, CPU)
+    assert torch.equal(torch.get_rng_state(), state)
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb)
+    c = build_q(cfg.with_(seed=4), CPU)
+    assert any(
+        not torch.equal(pa, pc)
+        for pa, pc in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
+    )

@@ -38,8 +38,9 @@ def test_shipped_checkpoint_is_current(path):
 
 
 def test_page_shows_a_pretrained_preset_at_once(app_test, monkeypatch):
-    if not SHIPPED:
-        pytest.skip("no shipped presets")
+    assert SHIPPED, (
+        "no shipped presets in assets/pretrained (run benchmarks/bench_models.py --save-pretrained)"
+    )
     monkeypatch.setenv("GENLIB_PRETRAINED", str(SHIPPED[0].parent))
     ck = load_checkpoint(SHIPPED[0])
     spec = _spec_of(ck)

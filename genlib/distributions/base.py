@@ -28,11 +28,10 @@ __all__ = [
     "Bounds",
     "LOG_2PI",
     "check_alpha_sigma",
+    "autograd_score",
 ]
 
-LOG_2PI = math.log(2 * math.pi)
-
-Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+from genlib.geometry import LOG_2PI, Bounds  # noqa: E402  (re-exported: the one home is geometry)
 
 TARGETS: Registry[Target2D] = Registry("target")
 register = TARGETS.register
@@ -56,7 +55,7 @@ class Target2D(abc.ABC):
 
     def score(self, x: Tensor) -> Tensor:
         """∇_x log p(x), ``(N, 2) -> (N, 2)`` (autograd of ``log_prob`` unless overridden)."""
-        return _autograd_score(self.log_prob, x)
+        return autograd_score(self.log_prob, x)
 
     def log_prob_t(self, x: Tensor, alpha: float | Tensor, sigma: float | Tensor) -> Tensor:
         """log p_t(x) of ``alpha * x0 + sigma * eps``: ``(N, 2) -> (N,)``."""
@@ -64,7 +63,7 @@ class Target2D(abc.ABC):
 
     def score_t(self, x: Tensor, alpha: float | Tensor, sigma: float | Tensor) -> Tensor:
         """∇ log p_t(x) of ``alpha * x0 + sigma * eps``: ``(N, 2) -> (N, 2)``."""
-        return _autograd_score(lambda y: self.log_prob_t(y, alpha, sigma), x)
+        return autograd_score(lambda y: self.log_prob_t(y, alpha, sigma), x)
 
     def entropy(self, n: int = 200_000, generator: torch.Generator | None = None) -> float:
         """H(p) = -E_p log p in nats (Monte Carlo with the exact density unless overridden)."""
@@ -99,7 +98,7 @@ def check_alpha_sigma(alpha: float | Tensor, sigma: float | Tensor) -> tuple[flo
     return a, s
 
 
-def _autograd_score(log_prob, x: Tensor) -> Tensor:
+def autograd_score(log_prob, x: Tensor) -> Tensor:
     with torch.enable_grad():
         y = x.detach().clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(log_prob(y).sum(), y)

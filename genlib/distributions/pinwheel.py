@@ -41,7 +41,7 @@ from genlib.distributions._quadrature import (
     check_positive,
     gaussian_log_prob,
 )
-from genlib.distributions.base import LOG_2PI, Target2D, _autograd_score, register
+from genlib.distributions.base import LOG_2PI, Target2D, autograd_score, register
 
 __all__ = ["Pinwheel", "pinwheel"]
 
@@ -252,7 +252,7 @@ class Pinwheel(Target2D):
         return out.to(x.dtype)
 
     def score(self, x: Tensor) -> Tensor:
-        return _autograd_score(self._log_prob64, as_points(x)).to(x.dtype)
+        return autograd_score(self._log_prob64, as_points(x)).to(x.dtype)
 
     # -- diffused marginals -------------------------------------------------------------------
 
@@ -373,7 +373,7 @@ class Pinwheel(Target2D):
             return gaussian_log_prob(x, s * s), (-x / (s * s) if want_score else None)
         if s / a < self.SMALL_NOISE:  # the rescaled exact density (see the module doc)
             lp = self._log_prob64(x / a).detach() - 2 * math.log(a)
-            return lp, (_autograd_score(self._log_prob64, x / a) / a if want_score else None)
+            return lp, (autograd_score(self._log_prob64, x / a) / a if want_score else None)
         flip = torch.tensor([1.0, -1.0 if self.mirror else 1.0], dtype=torch.float64)
         lp, sc = self._mixture(x * flip, a, s, want_score)
         return lp, (sc * flip if want_score else None)

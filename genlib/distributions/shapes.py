@@ -17,7 +17,7 @@ from genlib.distributions._quadrature import (
     gaussian_log_prob,
     log_diff_ndtr,
 )
-from genlib.distributions.base import LOG_2PI, Bounds, Target2D, _autograd_score, register
+from genlib.distributions.base import LOG_2PI, Bounds, Target2D, autograd_score, register
 
 __all__ = ["Checkerboard", "Banana", "checkerboard", "banana"]
 
@@ -83,7 +83,7 @@ class Checkerboard(Target2D):
             return torch.zeros_like(x)
         if a == 0.0:
             return (-x.double() / (s * s)).to(x.dtype)
-        return _autograd_score(lambda y: self._log_prob_t64(y, a, s), as_points(x)).to(x.dtype)
+        return autograd_score(lambda y: self._log_prob_t64(y, a, s), as_points(x)).to(x.dtype)
 
     def entropy(self, n: int = 0, generator: torch.Generator | None = None) -> float:
         return math.log(32.0)

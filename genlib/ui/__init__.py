@@ -41,7 +41,15 @@ from genlib.ui.layout import (
     setup_page,
     theory,
 )
-from genlib.ui.live import cached_trained, job_queue, session_job, train_many_panel, train_panel
+from genlib.ui.live import (
+    cached_trained,
+    forget_work,
+    job_queue,
+    session_job,
+    train_many_panel,
+    train_panel,
+    work_panel,
+)
 from genlib.ui.page import model_page, page_end, result_view
 from genlib.ui.panels import (
     derived,
@@ -82,6 +90,8 @@ __all__ = [
     "run_form",
     "train_panel",
     "train_many_panel",
+    "work_panel",
+    "forget_work",
     "model_page",
     "page_end",
     "result_view",

@@ -8,9 +8,9 @@ import streamlit as st
 import torch
 
 from genlib.device import make_generator
+from genlib.lab.forward import ForwardConfig, ForwardDiffusion, forward_diffusion
 from genlib.runs import TargetSpec
 from genlib.viz.core import Bounds
-from genlib.viz.diffusion_forward import ForwardConfig, ForwardDiffusion, forward_diffusion
 from genlib.viz.fields import grid
 
 __all__ = [
@@ -83,5 +83,5 @@ def target_entropy(spec: TargetSpec) -> float:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def forward_process(spec: TargetSpec, cfg: ForwardConfig) -> ForwardDiffusion:
-    """The forward diffusion animation data of ``viz.diffusion_forward`` (simulation + marginals)."""
+    """The forward diffusion view (``genlib.lab.forward``: simulation + exact marginals)."""
     return forward_diffusion(_target(spec), cfg)

@@ -24,7 +24,7 @@ import streamlit as st
 
 from genlib import viz
 from genlib.checkpoints import CheckpointError, find_checkpoint
-from genlib.jobs import Job, JobQueue, Progress, default_queue
+from genlib.jobs import Job, JobQueue, Progress, Work, default_queue
 from genlib.runs import RunSpec, Trained, load_trained
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
@@ -33,6 +33,8 @@ from genlib.viz.live import live_figure, replay_figure
 __all__ = [
     "train_panel",
     "train_many_panel",
+    "work_panel",
+    "forget_work",
     "cached_trained",
     "job_queue",
     "session_job",
@@ -175,8 +177,8 @@ def _controls(job: Job, page: str, p: Progress) -> None:
         job.set_rate(rate or None)
 
 
-def _live_body(spec: RunSpec, page: str) -> None:
-    job = session_job(spec)
+def _live_body(key: str, page: str, spec: RunSpec | None = None) -> None:
+    job = _session_jobs().get(key)
     if job is None:
         return
     job.touch(watcher_id())
@@ -188,7 +190,7 @@ def _live_body(spec: RunSpec, page: str) -> None:
     frame = job.latest_frame()
     left, right = st.columns([3, 2], gap="medium")
     with left:
-        if frame is not None:
+        if frame is not None and spec is not None:
             bounds = tuple(float(b) for b in frame.view.bounds)
             fig = live_figure(
                 frame.view,
@@ -198,7 +200,7 @@ def _live_body(spec: RunSpec, page: str) -> None:
                 height=440,
             )
             st.plotly_chart(fig, key=f"{page}_live_fig", config={"displayModeBar": False})
-        else:
+        elif spec is not None:
             st.caption(t("common.live_waiting"))
     with right:
         hist = job.history
@@ -209,7 +211,51 @@ def _live_body(spec: RunSpec, page: str) -> None:
 
 
 def _live_panel(spec: RunSpec, page: str) -> None:
-    st.fragment(run_every=LIVE_REFRESH_S)(_live_body)(spec, page)
+    st.fragment(run_every=LIVE_REFRESH_S)(_live_body)(spec.key(), page, spec)
+
+
+def work_panel(key: str, total: int, work: Work, *, page: str) -> Any | None:
+    """``train_panel`` for a step-wise computation that is not a model training (a KL fit): the
+    result of ``work(on_step, control)`` once this session's job (or a finished shared one)
+    has it; otherwise a Train button, or the live progress with Stop / Pause / Step."""
+    touch_session_jobs()
+    jobs = _session_jobs()
+    job = jobs.get(key)
+    if job is not None and job.active:
+        st.fragment(run_every=LIVE_REFRESH_S)(_live_body)(key, page)
+        return None
+    if job is not None and job.state == "failed":
+        st.error(t("common.train_error", error=job.error))
+        jobs.pop(key, None)
+        job = None
+    if job is not None and job.result is not None:
+        return job.result
+    shared = job_queue().get(key)
+    if shared is not None and shared.state == "done" and shared.result is not None:
+        return shared.result
+
+    def submit() -> None:
+        try:
+            jobs[key] = job_queue().submit_work(key, total, work, watcher_id())
+        except (RuntimeError, ValueError) as exc:
+            st.session_state["_genlib_submit_error"] = str(exc)
+
+    err = st.session_state.pop("_genlib_submit_error", None)
+    if err:
+        st.error(t("common.train_error", error=err))
+    st.button(
+        t("common.train"),
+        type="primary",
+        key=f"{page}_train",
+        icon=":material/play_arrow:",
+        on_click=submit,
+    )
+    return None
+
+
+def forget_work(key: str) -> None:
+    """Drop this session's result for ``key`` (a "train again" button)."""
+    _session_jobs().pop(key, None)
 
 
 def _submit(spec: RunSpec) -> None:

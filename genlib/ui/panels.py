@@ -39,8 +39,6 @@ def result_id(trained: Trained) -> str:
     return f"{trained.spec.key()}:{r.status}:{r.steps_done}"
 
 
-
-
 @st.cache_data(max_entries=256, show_spinner=False)
 def _derived(rid: str, fn_id: str, args: tuple, kw: tuple, _fn: Callable, _trained: Trained) -> Any:
     return _fn(_trained, *args, **dict(kw))
@@ -115,42 +113,47 @@ def likelihood_panel(page_key: str, trained: Trained, bounds: tuple, name: str) 
 def field_panel(
     page_key: str,
     target: Any,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    learned: np.ndarray,
-    true: np.ndarray,
+    cmp: Any,
     bounds: tuple,
     *,
-    log_p: np.ndarray | None,
-    names: tuple[str, str],
+    names: tuple[str, ...],
     normalise: bool,
     name: str,
+    titles: tuple[str, ...] | None = None,
+    points: bool = True,
 ) -> None:
-    """Learned vs true vector field side by side with their error (score-based pages), data
-    points of ``target`` (a ``TargetSpec``) overlaid, exports with the field values as CSV.
-    Text: ``{page_key}.field_caption``."""
+    """Learned vs exact vector field (a ``genlib.lab.fields.FieldComparison``) with the error in
+    the units of the loss, data points of ``target`` (a ``TargetSpec``) overlaid unless
+    ``points=False``, exports with the field values as CSV. Texts: ``{page_key}.field_caption``,
+    and ``{page_key}.field_no_exact`` when the target has no known marginal."""
     from genlib.ui.cached import target_samples
     from genlib.viz.diffusion import field_comparison_figure
 
+    error = cmp.error
     fig = field_comparison_figure(
-        xs,
-        ys,
-        learned,
-        true,
+        cmp.xs,
+        cmp.ys,
+        cmp.learned,
+        cmp.exact,
         bounds,
-        log_p=log_p,
-        points=target_samples(target, 2000),
+        error=error,
+        log_p=cmp.log_p,
+        points=target_samples(target, 2000) if points else None,
         normalise=normalise,
         names=names,
+        **({"titles": titles} if titles is not None else {}),
     )
-    data = {
-        "s1": learned[..., 0].ravel(),
-        "s2": learned[..., 1].ravel(),
-        "true1": true[..., 0].ravel(),
-        "true2": true[..., 1].ravel(),
-    }
+    pts = cmp.points.numpy()
+    learned = cmp.learned.reshape(-1, 2).numpy()
+    data = {"x1": pts[:, 0], "x2": pts[:, 1], "learned1": learned[:, 0], "learned2": learned[:, 1]}
+    if cmp.exact is not None:
+        exact = cmp.exact.reshape(-1, 2).numpy()
+        data.update({"exact1": exact[:, 0], "exact2": exact[:, 1]})
+        data["error"] = error.reshape(-1).numpy()
     figure(fig, name, data=data, key=f"{page_key}_field_fig")
-    st.caption(t(f"{page_key}.field_caption"))
+    st.caption(
+        t(f"{page_key}.field_caption" if cmp.exact is not None else f"{page_key}.field_no_exact")
+    )
 
 
 def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
