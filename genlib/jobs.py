@@ -69,6 +69,7 @@ LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
 Work = Callable[[OnStep, Control], Any]
 MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
 MAX_RATE = 10_000.0
+EVALUATE_N = 5000  # the metrics panel's sample size (genlib.ui.panels.metrics_panel)
 
 
 def env_int(name: str, default: int, lo: int, hi: int) -> int:
@@ -104,6 +105,7 @@ class Progress:
     loss: float | None  # the last logged loss
     rate: float | None  # slow-motion cap in steps/s (None: full speed)
     message: str = ""
+    phase: Literal["training", "evaluating"] = "training"
 
     @property
     def fraction(self) -> float:
@@ -131,6 +133,7 @@ class Job:
         live_fraction: float = 0.08,
         max_frames: int = 120,
         use_cache: bool = True,
+        evaluate_n: int = 0,
         work: Work | None = None,
         key: str | None = None,
         total: int | None = None,
@@ -141,12 +144,14 @@ class Job:
         self.key = key if key is not None else spec.key()
         self.total = int(total if total is not None else spec.train.steps)
         self._work = work
+        self._phase: Literal["training", "evaluating"] = "training"
         self._cv = threading.Condition()
         self._state: JobState = "queued"
         self._message = ""
         self._live_fn = live_fn
         self._live_fraction = live_fraction
         self._use_cache = use_cache
+        self._eval_n = int(evaluate_n)
         self._frames: deque[LiveFrame] = deque(maxlen=max(2, max_frames))
         self._history: list[dict[str, float]] = []
         self._result: Trained | None = None
@@ -198,6 +203,12 @@ class Job:
         with self._cv:
             return list(self._history)
 
+    @property
+    def frame_seconds(self) -> float:
+        """Time spent computing live frames so far (the overhead the budget bounds)."""
+        with self._cv:
+            return self._frame_time
+
     def frames(self) -> list[LiveFrame]:
         """The ring of live frames, oldest first (a copy)."""
         with self._cv:
@@ -235,6 +246,7 @@ class Job:
                 loss=loss,
                 rate=self._rate,
                 message=self._message,
+                phase=self._phase,
             )
 
     # --- controls -------------------------------------------------------------------------------
@@ -407,7 +419,12 @@ class Job:
                 self._emit_frame(0, force=True)
                 result = train(model, target, self.spec.train, on_step=self._on_step, control=self)
                 self._emit_frame(result.steps_done, force=True)
-                trained = finish(self.spec, model, target, result, self._use_cache)
+                with self._cv:
+                    self._phase = "evaluating"
+                    self._step = result.steps_done
+                trained = finish(
+                    self.spec, model, target, result, self._use_cache, evaluate_n=self._eval_n
+                )
             res = trained.result
             with self._cv:
                 self._result = trained
@@ -444,6 +461,7 @@ class JobQueue:
         max_frames: int | None = None,
         keep_finished: int = 64,
         use_cache: bool = True,
+        evaluate_n: int = 0,
     ) -> None:
         self.max_workers = max_workers or env_int("GENLIB_MAX_TRAININGS", 2, 1, 64)
         self.idle_timeout_s = (
@@ -458,6 +476,9 @@ class JobQueue:
         )
         self.max_frames = max_frames or env_int("GENLIB_LIVE_FRAMES", 120, 2, 2000)
         self._live_for = live_fn
+        #: evaluate finished models inside the job (n samples; 0: never), so a page shows the
+        #: metrics at once instead of computing them after the job
+        self.evaluate_n = int(evaluate_n)
         self._keep_finished = keep_finished
         self._use_cache = use_cache
         self._cv = threading.Condition()
@@ -492,6 +513,7 @@ class JobQueue:
                 live_fraction=self.live_fraction,
                 max_frames=self.max_frames,
                 use_cache=self._use_cache,
+                evaluate_n=self.evaluate_n,
             )
             job.touch(watcher)
             self._jobs[key] = job
@@ -604,5 +626,5 @@ def default_queue() -> JobQueue:
         if _DEFAULT is None:
             from genlib.lab.live import live_view_for
 
-            _DEFAULT = JobQueue(live_fn=live_view_for)
+            _DEFAULT = JobQueue(live_fn=live_view_for, evaluate_n=EVALUATE_N)
         return _DEFAULT

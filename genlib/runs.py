@@ -51,6 +51,7 @@ __all__ = [
     "build_model",
     "evaluate",
     "freeze",
+    "with_defaults",
     "load_trained",
     "result_meta",
     "cached_noise_floor",
@@ -91,10 +92,7 @@ class TargetSpec:
     def __post_init__(self) -> None:
         given = dict(self.params)
         if self.name in distributions.TARGETS:
-            sig = inspect.signature(distributions.TARGETS.get(self.name))
-            for pname, par in sig.parameters.items():
-                if pname not in given and par.default is not inspect.Parameter.empty:
-                    given[pname] = par.default
+            given = with_defaults(distributions.TARGETS.get(self.name), given)
         object.__setattr__(self, "params", freeze(given))
 
     def build(self) -> Target2D:
@@ -104,12 +102,33 @@ class TargetSpec:
         return {"name": self.name, "params": {k: _thaw(v) for k, v in self.params}}
 
 
+def with_defaults(factory: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` keyword arguments completed with ``factory``'s defaults (a class or function),
+    so that leaving a parameter out and passing its default name the same thing."""
+    out = dict(given)
+    for pname, par in inspect.signature(factory).parameters.items():
+        if par.kind in (par.VAR_POSITIONAL, par.VAR_KEYWORD):
+            continue
+        if pname not in out and par.default is not inspect.Parameter.empty:
+            out[pname] = par.default
+    return out
+
+
 @dataclass(frozen=True)
 class RunSpec:
+    """A model family, its constructor parameters, a target and a training config. Parameters
+    left out are filled in with the constructor's defaults, so a page that names a default
+    explicitly and a preset that leaves it out give the same spec, key and checkpoint."""
+
     model: str
     target: TargetSpec
     model_params: Params = ()
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model in models.MODELS:
+            full = with_defaults(models.MODELS.get(self.model), dict(self.model_params))
+            object.__setattr__(self, "model_params", freeze(full))
 
     @classmethod
     def from_preset(
@@ -150,6 +169,9 @@ class Trained:
     target: Target2D
     result: TrainResult
     source: str = "trained"  # "trained" | "cache" | "pretrained"
+    #: ``evaluate(...)`` of this result when it was computed with it (by the job after training,
+    #: or stored in the checkpoint), so a page shows metrics without recomputing them
+    metrics: dict[str, float] | None = None
 
 
 def build_model(spec: RunSpec) -> GenerativeModel:
@@ -195,7 +217,13 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
     )
     model.to(device or get_device()).eval()
     source = "pretrained" if Path(path).parent.resolve() == pretrained_dir().resolve() else "cache"
-    return Trained(spec, model, spec.target.build(), result, source)
+    metrics = meta.get("metrics")
+    if not (
+        isinstance(metrics, dict)
+        and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in metrics.items())
+    ):
+        metrics = None
+    return Trained(spec, model, spec.target.build(), result, source, metrics)
 
 
 def cached_run(spec: RunSpec) -> Trained | None:
@@ -229,20 +257,26 @@ def finish(
     target: Target2D,
     result: TrainResult,
     use_cache: bool = True,
+    evaluate_n: int | None = None,
 ) -> Trained:
-    """Wrap a finished training (the second half of ``run``): a complete run with finite weights
-    is written to the content-addressed cache; stopped or diverged runs are returned only."""
+    """Wrap a finished training (the second half of ``run``): with ``evaluate_n`` its metrics are
+    computed now (stored with it); a complete run with finite weights is written to the
+    content-addressed cache (metrics included); stopped or diverged runs are returned only."""
     if result.status == "ok" and not weights_finite(model):
         result.status = "diverged"
         result.message = "the trained weights are not finite; the result is not cached"
+    trained = Trained(spec, model, target, result)
+    if evaluate_n:
+        trained.metrics = evaluate(trained, n=evaluate_n)
     if use_cache and result.status == "ok":
+        meta = result_meta(result)
+        if trained.metrics is not None:
+            meta["metrics"] = {"n_eval": float(evaluate_n or 0), **trained.metrics}
         try:
-            save_checkpoint(
-                cache_path(spec.key()), model.state_dict(), spec.to_dict(), result_meta(result)
-            )
+            save_checkpoint(cache_path(spec.key()), model.state_dict(), spec.to_dict(), meta)
         except OSError:
             pass  # a read-only cache directory must not break training
-    return Trained(spec, model, target, result)
+    return trained
 
 
 def run(

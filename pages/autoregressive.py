@@ -7,7 +7,7 @@ import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.autoregressive import target_conditional_x2, target_marginal_x1
+from genlib.lab.autoregressive import conditional_curves, marginal_curves
 from genlib.viz import autoregressive as av
 from genlib.viz.flow import nll_figure
 
@@ -63,14 +63,14 @@ def model_grid(rid: str, _model, res: int):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def marginals(rid: str, _model, _target):
-    q = _model.marginal_density(x1_grid.to(_model.device)).cpu()
-    return q.numpy(), target_marginal_x1(_target, x1_grid).numpy()
+    v = marginal_curves(_model, _target, x1_grid)
+    return v.q, v.p
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def conditionals(rid: str, _model, _target, c: float):
-    q = _model.conditional_density(c, x2_grid.to(_model.device)).cpu()
-    return q.numpy(), target_conditional_x2(_target, c, x2_grid).numpy()
+    v = conditional_curves(_model, _target, c, x2_grid)
+    return v.q, v.p
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -3,11 +3,10 @@ the Jacobian determinant, NLL against S(p)."""
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.flow import flow_warp
+from genlib.lab.flow import flow_density_grid, flow_warp
 from genlib.viz import flow as fv
 
 P = "flow"
@@ -56,12 +55,8 @@ def warp(rid: str, _model, n: int, substeps: int, n_lines: int, seed: int):
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def model_grids(rid: str, _model, res: int):
-    _, _, pts = viz.grid(bounds, res)
-    x = torch.as_tensor(pts, dtype=torch.float32, device=_model.device)
-    with torch.no_grad():
-        z, log_det = _model.inverse(x)
-        log_q = _model.log_prob(x)
-    return log_q.cpu().numpy(), log_det.cpu().numpy()
+    g = flow_density_grid(_model, bounds, res)
+    return g.log_q, g.log_det
 
 
 # --- the warp, layer by layer ---------------------------------------------------------------------

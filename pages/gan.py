@@ -3,17 +3,15 @@ G only / both) with slow motion, fakes over training, mode coverage."""
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from genlib import ui
-from genlib.device import make_generator
-from genlib.models.gan import (
+from genlib.lab.gan import (
     MAX_RECORD_FRAMES,
     MAX_SESSION_STEPS,
     GanSession,
     coverage_over_training,
     gan_view,
-    mixture_mode_coverage,
+    model_coverage,
 )
 from genlib.viz import gan as vg
 
@@ -46,10 +44,7 @@ def rid(trained) -> str:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def trained_coverage(run_id: str, _trained):
-    m = _trained.model
-    with torch.no_grad():
-        x = m.sample(5000, generator=make_generator(0, m.device)).cpu()
-    return mixture_mode_coverage(x, _trained.target), coverage_over_training(
+    return model_coverage(_trained.model, _trained.target), coverage_over_training(
         _trained.result.snapshots, _trained.target
     )
 
@@ -134,9 +129,7 @@ if trained is not None:
     if cov_trained is None:
         st.caption(T("coverage_none"))
     else:
-        with torch.no_grad():
-            now = sess.model.sample(5000, generator=make_generator(0, sess.model.device)).cpu()
-        cov_now = mixture_mode_coverage(now, target)
+        cov_now = model_coverage(sess.model, target)
         total = int(cov_trained["modes_total"])
         c1, c2, c3 = st.columns(3)
         c1.metric(T("modes_trained"), f"{int(cov_trained['modes_covered'])} / {total}")

@@ -1,13 +1,14 @@
 """Boltzmann machine (lecture 2-2, 2-3): a Gaussian–Bernoulli RBM trained by CD-k / PCD; free-energy
 landscape, the exact 2^H-component mixture, block-Gibbs chains, positive vs negative phase."""
 
-import numpy as np
 import streamlit as st
 import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.rbm import MAX_EXACT_HIDDEN, mode_report, negative_phase
+from genlib.lab.rbm import gibbs_frames, negative_history, negative_phase, rbm_landscape
+from genlib.metrics import mixture_mode_coverage
+from genlib.models.rbm import MAX_EXACT_HIDDEN
 from genlib.viz import rbm as rv
 
 P = "rbm"
@@ -57,39 +58,29 @@ if trained is None:
 model, target = trained.model, trained.target
 rid = f"{spec.key()}:{trained.result.status}:{trained.result.steps_done}"
 bounds = viz.pad_bounds(ui.target_bounds(spec.target), 0.05)
-xs, ys, pts = viz.grid(bounds, RES)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def grids(rid: str, _model):
-    x = torch.as_tensor(pts, dtype=torch.float32, device=_model.device)
-    with torch.no_grad():
-        log_pi, means, _ = _model.mixture()
-        out = (_model.energy(x), _model.log_prob(x), log_pi, means)
-    return tuple(v.cpu().numpy() for v in out)
+    v = rbm_landscape(_model, bounds, RES)
+    return v.xs, v.ys, v.energy, v.log_q, v.log_pi, v.means
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def chains(rid: str, _model, start: str, n: int, steps: int, seed: int):
     g = make_generator(seed, _model.device)
-    x0 = (
-        torch.as_tensor(ui.target_samples(spec.target, n, seed), device=_model.device)
-        if start == "data"
-        else None
-    )
-    x0 = _model.init_chains(n, g) if x0 is None else x0
-    return _model.gibbs_chain(x0, steps, generator=g, record=True).cpu().numpy()
+    x0 = torch.as_tensor(ui.target_samples(spec.target, n, seed)) if start == "data" else None
+    return gibbs_frames(_model, n, steps, x0=x0, generator=g).numpy()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def phases(rid: str, _model, n: int, seed: int):
+def phases(rid: str, _model, _chains, n: int, seed: int):
     x = torch.as_tensor(ui.target_samples(spec.target, n, seed + 1), device=_model.device)
-    return x.cpu().numpy(), negative_phase(
-        _model, x, generator=make_generator(seed, _model.device)
-    ).cpu().numpy()
+    neg = negative_phase(_model, x, chains=_chains, generator=make_generator(seed, _model.device))
+    return x.cpu().numpy(), neg.cpu().numpy()
 
 
-energy, log_q, log_pi, means = grids(rid, model)
+xs, ys, energy, log_q, log_pi, means = grids(rid, model)
 samples = ui.sample_model(trained, 2000)
 bg = [rv.energy_trace(energy, xs, ys, showscale=False, name=LABELS["energy"])]
 
@@ -143,7 +134,8 @@ st.caption(T("gibbs_caption"))
 st.subheader(T("phases_title"))
 c1, c2 = st.columns(2)
 with c1:
-    pos, neg = phases(rid, model, 300, int(seed))
+    # PCD continues the run's persistent chains, kept in the training result
+    pos, neg = phases(rid, model, trained.result.extras.get("pcd_chains"), 300, int(seed))
     ui.figure(
         rv.phases_figure(pos, neg, bounds, background=bg, labels=LABELS),
         f"{P}_phases",
@@ -151,11 +143,11 @@ with c1:
     )
     st.caption(T("phases_caption", sampler=T(f"sampler_{model.sampler}")))
 with c2:
-    hist = model.negative_history
-    if hist:
-        frames = np.stack([h.numpy() for _, h in hist])
+    hist = negative_history(trained.result.extras)  # recorded during training, kept in the result
+    if hist is not None:
+        frames = hist.particles
         fig = rv.chains_figure(
-            frames, [str(s) for s, _ in hist], bounds, background=bg, trails=0,
+            frames, [str(s) for s in hist.steps], bounds, background=bg, trails=0,
             labels={**LABELS, "chains": LABELS["negative"]}, slider_prefix=T("train_step_prefix"),
         )  # fmt: skip
         ui.figure(fig, f"{P}_negative_history", data=frames)
@@ -164,7 +156,7 @@ with c2:
         st.info(T("history_missing"), icon=":material/info:")
 
 # --- modes and metrics -------------------------------------------------------------------------------------
-rep = mode_report(torch.as_tensor(ui.sample_model(trained, 5000)), target)
+rep = mixture_mode_coverage(torch.as_tensor(ui.sample_model(trained, 5000)), target)
 if rep is not None:
     c1, c2 = st.columns(2)
     c1.metric(T("modes_covered"), f"{rep['modes_covered']:.0f} / {rep['modes_total']:.0f}")

@@ -6,7 +6,8 @@ import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.vae import MAX_IWAE_K, vae_view
+from genlib.lab.vae import bound_table, vae_view
+from genlib.models.vae import MAX_IWAE_K
 from genlib.viz import vae as vv
 
 ui.setup_page("vae")
@@ -56,7 +57,7 @@ def view(run_id: str, _trained, n: int):
 def bounds(run_id: str, _trained, n: int, ks: tuple[int, ...]) -> dict[str, float]:
     m, target = _trained.model, _trained.target
     x = target.sample(n, generator=make_generator(7)).to(m.device)
-    return m.bound_table(x, ks, generator=make_generator(8, m.device))
+    return bound_table(m, x, ks, generator=make_generator(8, m.device)).as_dict()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -4,14 +4,28 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 PAGE = "pages/gan.py"
+P = "gan"
+
+
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
 
 
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 def _trace_names(at) -> set[str]:
@@ -31,7 +45,7 @@ def test_gan_page_trains_steps_and_records(app_test):
     at.number_input(key="gan_steps").set_value(150)
     at.selectbox(key="gan_gen_loss").set_value("minimax")
     at.button(key="gan_apply").click().run()
-    at.button(key="gan_train").click().run()
+    _wait(at.button(key="gan_train").click().run())
     assert not at.exception and not at.error
     names = _trace_names(at)
     assert {"D_φ(x)", "D*(x) = log p/q̂ (estimate)", "push on fakes −∇_y(G loss)"} <= names
@@ -70,6 +84,6 @@ def test_gan_page_non_mixture_target_explains_coverage(app_test):
     at.selectbox(key="gan_target").set_value("moons").run()
     at.number_input(key="gan_steps").set_value(50)
     at.button(key="gan_apply").click().run()
-    at.button(key="gan_train").click().run()
+    _wait(at.button(key="gan_train").click().run())
     assert not at.exception and not at.error
     assert any("Gaussian-mixture targets" in c.value for c in at.caption)

@@ -4,14 +4,28 @@ free-energy landscape, the exact mixture, the Gibbs chain animations and the two
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 PAGE = "pages/rbm.py"
+P = "rbm"
+
+
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
 
 
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -29,7 +43,7 @@ def test_rbm_page_trains_and_shows_panels(app_test):
     at.slider(key="rbm_hidden").set_value(4)
     at.selectbox(key="rbm_sampler").set_value("pcd")
     at.button(key="rbm_apply").click().run()
-    at.button(key="rbm_train").click().run()
+    _wait(at.button(key="rbm_train").click().run())
     assert not at.exception and not at.error
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}

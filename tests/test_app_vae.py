@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 PAGE = "pages/vae.py"
+P = "vae"
 
 
 def _train_tiny(at, steps: int = 60, **widgets):
@@ -16,13 +18,25 @@ def _train_tiny(at, steps: int = 60, **widgets):
         at.selectbox(key=key).set_value(value)
     at.button(key="vae_apply").click().run()
     assert not at.exception
-    at.button(key="vae_train").click().run()
+    _wait(at.button(key="vae_train").click().run())
     assert not at.exception
     return at
 
 
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])

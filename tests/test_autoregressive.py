@@ -5,17 +5,20 @@ from __future__ import annotations
 import math
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 
 from genlib import distributions
-from genlib.models.autoregressive import (
-    Autoregressive,
-    mixture_log_prob,
-    mixture_sample,
+from genlib.lab.autoregressive import (
+    conditional_curves,
+    marginal_curves,
+    model_conditional_x2,
+    model_marginal_x1,
     target_conditional_x2,
     target_marginal_x1,
 )
+from genlib.models.autoregressive import Autoregressive, mixture_log_prob, mixture_sample
 from genlib.training import TrainConfig, train
 
 CPU = torch.device("cpu")
@@ -68,7 +71,7 @@ def test_joint_density_integrates_to_one():
 def test_conditional_integrates_to_one_and_factorises(c):
     m = _random_model(seed=1)
     x2 = torch.linspace(-12, 12, 4001, dtype=torch.float64)
-    dens = m.conditional_density(c, x2)
+    dens = model_conditional_x2(m, c, x2)
     assert abs(float(torch.trapezoid(dens, x2)) - 1.0) < 1e-3
     pts = torch.stack([torch.full_like(x2, c), x2], 1)
     with torch.no_grad():
@@ -129,6 +132,44 @@ def test_target_marginal_and_conditional_by_quadrature():
     cond = target_conditional_x2(p, 2.0, x2)
     assert abs(float(torch.trapezoid(cond, x2)) - 1.0) < 1e-3
     assert bool((target_conditional_x2(p, 50.0, x2) == 0).all())
+
+
+def test_factor_curves_pair_the_model_with_the_truth():
+    m = _random_model(seed=5)
+    p = distributions.build("8gaussians")
+    x1 = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    v = marginal_curves(m, p, x1)
+    np.testing.assert_allclose(v.grid, x1.numpy())
+    np.testing.assert_allclose(v.p, target_marginal_x1(p, x1).numpy())
+    with torch.no_grad():
+        np.testing.assert_allclose(v.q, m.log_prob_x1(x1).exp().numpy())
+    np.testing.assert_allclose(model_marginal_x1(m, x1).numpy(), v.q)
+    x2 = torch.linspace(-6, 6, 121, dtype=torch.float64)
+    c = conditional_curves(m, p, 2.0, x2)
+    np.testing.assert_allclose(c.p, target_conditional_x2(p, 2.0, x2).numpy())
+    np.testing.assert_allclose(c.q, model_conditional_x2(m, 2.0, x2).numpy())
+
+
+def test_sampling_and_training_leave_the_global_rng_alone():
+    m = _random_model(seed=6).float()
+    x = distributions.build("two_peaks").sample(64, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    a = m.sample(50, generator=torch.Generator().manual_seed(1))
+    m.train_step(x, m.configure_optimizers(1e-3), 1, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(state, torch.get_rng_state())
+    b = _random_model(seed=6).float().sample(50, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_init_seed_fixes_the_weights_without_the_global_rng():
+    state = torch.get_rng_state()
+    a = Autoregressive(components=3, hidden=8, depth=2, init_seed=4)
+    assert torch.equal(state, torch.get_rng_state())
+    b = Autoregressive(components=3, hidden=8, depth=2, init_seed=4)
+    c = Autoregressive(components=3, hidden=8, depth=2, init_seed=5)
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], rtol=0, atol=0)
+    assert not torch.equal(a.net.net[0].weight, c.net.net[0].weight)
 
 
 def test_train_reduces_loss_and_round_trip():

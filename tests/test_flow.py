@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 
 from genlib import distributions
+from genlib.geometry import grid_tensor
+from genlib.lab.flow import flow_density_grid, flow_warp, grid_lines
 from genlib.models.flow import (
     NormalizingFlow,
     differentiable_log_prob,
@@ -132,6 +135,50 @@ def test_layers_forward_and_trajectory_end_at_samples():
         flow.layers
     )  # fewer frames than layers
     torch.testing.assert_close(short.xs[-1], x)
+
+
+def test_warp_pushes_samples_and_grid_through_every_layer():
+    flow = _random_flow("spline").float()
+    w = flow_warp(flow, 25, substeps=3, n_lines=5, generator=torch.Generator().manual_seed(4))
+    n_layers = len(flow.layers)
+    assert w.points.shape == (3 * n_layers + 1, 25, 2) and w.lines.shape == (
+        3 * n_layers + 1,
+        10,
+        50,
+        2,
+    )
+    assert w.layer_names == tuple(flow.layer_names) and float(w.ts[-1]) == n_layers
+    z = flow.base_sample(25, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(w.points[0], z)  # frame 0: the base samples
+    torch.testing.assert_close(w.points[-1], flow(z)[0].detach())  # last frame: f_θ(z)
+    torch.testing.assert_close(w.lines[0], grid_lines(3.0, 5, 50))
+    with torch.no_grad():
+        torch.testing.assert_close(w.lines[-1, 2], flow(grid_lines(3.0, 5, 50)[2])[0])
+
+
+def test_density_grid_is_log_prob_and_log_det_on_the_grid():
+    flow = _random_flow("affine").float()
+    g = flow_density_grid(flow, (-3.0, 3.0, -2.0, 2.0), 9)
+    _, _, pts = grid_tensor((-3.0, 3.0, -2.0, 2.0), 9)
+    with torch.no_grad():
+        np.testing.assert_allclose(g.log_q, flow.log_prob(pts).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            g.log_det, flow.log_det_jacobian(pts).numpy(), rtol=1e-5, atol=1e-5
+        )
+    assert g.xs.shape == (9,) and g.ys[0] == -2.0
+
+
+def test_reverse_loss_draws_only_from_the_given_generator():
+    target = distributions.build("two_peaks")
+    flow = NormalizingFlow(layers=2, hidden=16, objective="reverse", init_seed=0)
+    flow.attach_target(target)
+    x = torch.zeros(64, 2)
+    state = torch.get_rng_state()
+    a = flow.loss(x, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(99)
+    torch.testing.assert_close(a, flow.loss(x, generator=torch.Generator().manual_seed(1)))
+    assert not torch.equal(a, flow.loss(x, generator=torch.Generator().manual_seed(2)))
 
 
 def test_rsample_is_differentiable_and_log_prob_consistent():

@@ -13,18 +13,20 @@ from torch import nn
 from genlib import distributions, models
 from genlib.device import make_generator
 from genlib.distributions.base import GaussianMixture
-from genlib.models.gan import (
-    GAN,
+from genlib.lab.gan import (
     MAX_RECORD_FRAMES,
     MAX_SESSION_STEPS,
     GanSession,
+    coverage_over_training,
     gan_view,
     kde_log_density,
     loo_bandwidth,
-    mixture_mode_coverage,
+    model_coverage,
     optimal_discriminator,
     scott_bandwidth,
 )
+from genlib.metrics import mixture_mode_coverage, mode_radius
+from genlib.models.gan import GAN
 from genlib.training import TrainConfig, train
 
 CPU = torch.device("cpu")
@@ -114,6 +116,25 @@ def test_alternating_step_counts_are_respected():
     assert all(v.ndim == 0 and not v.requires_grad for v in logs.values())
     torch.testing.assert_close(logs["loss"], logs["d_loss"])
     torch.testing.assert_close(logs["js_est"], 2 * math.log(2) - logs["d_loss"])
+
+
+def test_train_step_and_loss_draw_only_from_the_given_generator():
+    torch.manual_seed(0)
+    m = GAN(z_dim=2, hidden=16, depth=1, k_d=2, k_g=2)
+    twin = GAN(z_dim=2, hidden=16, depth=1, k_d=2, k_g=2)
+    twin.load_state_dict(m.state_dict())
+    x = torch.randn(32, 2, generator=make_generator(0))
+    state = torch.get_rng_state()
+    logs = m.train_step(x, m.configure_optimizers(1e-3), 1, generator=make_generator(5))
+    loss = m.loss(x, generator=make_generator(6))
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is never drawn from
+    torch.manual_seed(123)  # ... so its state cannot matter
+    logs2 = twin.train_step(x, twin.configure_optimizers(1e-3), 1, generator=make_generator(5))
+    for k in logs:
+        torch.testing.assert_close(logs[k], logs2[k], rtol=0, atol=0)
+    for a, b in zip(m.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+    torch.testing.assert_close(loss, twin.loss(x, generator=make_generator(6)), rtol=0, atol=0)
 
 
 def test_d_step_and_g_step_touch_only_their_network():
@@ -227,8 +248,46 @@ def test_mode_coverage_on_mixtures():
     part = mixture_mode_coverage(x[near3], target)
     assert part["modes_covered"] == 3
     assert mixture_mode_coverage(x, distributions.build("two_peaks")) is not None
-    if "moons" in distributions.names():
-        assert mixture_mode_coverage(x, distributions.build("moons")) is None
+    assert mixture_mode_coverage(x, distributions.build("moons")) is None
+    # over training: one row per snapshot, with its step
+    rows = coverage_over_training([(10, x[near3]), (20, x)], target)
+    assert [(r["step"], r["modes_covered"]) for r in rows] == [(10.0, 3.0), (20.0, 8.0)]
+    assert coverage_over_training([(10, x)], distributions.build("moons")) is None
+
+
+def test_mode_radius_rule():
+    """One rule: 3σ of the widest component, capped at half the smallest centre distance."""
+    eight = distributions.build("8gaussians")
+    sd = 0.5 / math.sqrt(2)
+    assert mode_radius(eight) == pytest.approx(3 * sd)  # 1.06 < half the spacing (1.08)
+    close = GaussianMixture(torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]]), 0.5)
+    assert mode_radius(close) == pytest.approx(0.5)  # 3σ = 1.5 capped at 1/2
+    wide = GaussianMixture(torch.tensor([[0.0, 0.0], [8.0, 0.0]]), torch.tensor([0.2, 0.6]))
+    assert mode_radius(wide) == pytest.approx(1.8)  # the widest component decides
+    x = eight.sample(2000, generator=make_generator(1))
+    assert mixture_mode_coverage(x, eight)["radius"] == pytest.approx(3 * sd)
+    # a mode's fair share follows its weight: 20 % of N·w_k, not of N/K
+    skewed = GaussianMixture(torch.tensor([[-3.0, 0.0], [3.0, 0.0]]), 0.3, torch.tensor([0.9, 0.1]))
+    y = skewed.sample(2000, generator=make_generator(2))
+    left, right = y[y[:, 0] < 0], y[y[:, 0] > 0]  # about 1800 and 200 points
+    assert mixture_mode_coverage(y, skewed)["modes_covered"] == 2
+    some = torch.cat([left, right[:100]])  # 100 ≥ 0.2·0.1·N ≈ 38 (but < 0.2·N/2 ≈ 190)
+    assert mixture_mode_coverage(some, skewed)["modes_covered"] == 2
+    few = torch.cat([left, right[:10]])  # 10 < 0.2·0.1·N ≈ 36
+    assert mixture_mode_coverage(few, skewed)["modes_covered"] == 1
+
+
+def test_model_coverage_samples_the_model_with_its_own_generator():
+    torch.manual_seed(0)
+    m = GAN(z_dim=2, hidden=16, depth=1)
+    target = distributions.build("8gaussians")
+    state = torch.get_rng_state()
+    a = model_coverage(m, target, n=500, seed=3)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is not used
+    with torch.no_grad():
+        x = m.sample(500, generator=make_generator(3))
+    assert a == mixture_mode_coverage(x, target)
+    assert model_coverage(m, distributions.build("moons"), n=100) is None
 
 
 def test_session_steps_are_bounded_and_separate():
@@ -284,7 +343,6 @@ def test_fast_preset_covers_8gaussians_and_matches_moons(tmp_path, monkeypatch):
         x = trained.model.sample(5000, generator=make_generator(0, trained.model.device)).cpu()
     cov = mixture_mode_coverage(x, trained.target)
     assert cov is not None and cov["modes_covered"] >= 7, cov
-    if "moons" in distributions.names():
-        trained = run(RunSpec.from_preset("gan", "moons", preset="fast", seed=0))
-        ev = evaluate(trained, n=5000)
-        assert ev["sliced_wasserstein"] < 4 * ev["sliced_wasserstein_floor"], ev
+    trained = run(RunSpec.from_preset("gan", "moons", preset="fast", seed=0))
+    ev = evaluate(trained, n=5000)
+    assert ev["sliced_wasserstein"] < 4 * ev["sliced_wasserstein_floor"], ev

@@ -7,12 +7,22 @@ import itertools
 import math
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 
 from genlib import distributions
-from genlib.metrics import mode_coverage
-from genlib.models.rbm import GaussianBernoulliRBM
+from genlib.checkpoints import save_checkpoint
+from genlib.geometry import grid_tensor
+from genlib.lab.rbm import (
+    gibbs_frames,
+    negative_history,
+    negative_phase,
+    rbm_landscape,
+)
+from genlib.metrics import mixture_mode_coverage
+from genlib.models.rbm import HISTORY_PARTICLES, GaussianBernoulliRBM
+from genlib.runs import RunSpec, load_trained, result_meta, run
 from genlib.training import TrainConfig, train
 
 CPU = torch.device("cpu")
@@ -127,8 +137,7 @@ def test_train_step_gradient_is_positive_minus_negative_phase(sampler):
     W, b, c, s2 = (t.clone() for t in _params(m))
     log_s = m.log_sigma.detach().clone()
     opt = torch.optim.SGD(m.parameters(), lr=1.0)
-    torch.manual_seed(0)
-    m.train_step(x, [opt], 1)
+    m.train_step(x, [opt], 1, generator=torch.Generator().manual_seed(0))
     y = m.last_negative
 
     def phase(v):
@@ -155,17 +164,79 @@ def test_samplers_produce_the_right_negative_particles():
         .double()
     )
     m = _rbm(hidden=3, seed=8, sampler="cd", k=3)
-    torch.manual_seed(5)
-    y = m.negative_samples(x)
-    torch.manual_seed(5)
+    y = m.negative_samples(x, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
     z = x
     for _ in range(3):
-        z, _ = m.gibbs_step(z)
+        z, _ = m.gibbs_step(z, g)
     torch.testing.assert_close(y, z)  # CD-k = k Gibbs sweeps from the data
     p = _rbm(hidden=3, seed=8, sampler="pcd", k=1)
-    y1 = p.negative_samples(x).clone()
-    y2 = p.negative_samples(x)
-    assert not torch.equal(y1, y2) and p._chains is y2  # chains persist between updates
+    assert p.persistent_chains is None
+    g = torch.Generator().manual_seed(6)
+    y1 = p.negative_samples(x, g).clone()
+    y2 = p.negative_samples(x, g)
+    assert not torch.equal(y1, y2) and p.persistent_chains is y2  # chains persist
+    # the page's negative phase: the same rule, without touching the model
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    torch.testing.assert_close(negative_phase(m, x, generator=g1), m.negative_samples(x, g2))
+    before = p.persistent_chains.clone()
+    g1, g2 = torch.Generator().manual_seed(8), torch.Generator().manual_seed(8)
+    y3 = negative_phase(p, x, generator=g1)  # one more sweep of the model's chains
+    assert torch.equal(p.persistent_chains, before)  # ... which stay as they were
+    torch.testing.assert_close(y3, p.gibbs_chain(before, 1, generator=g2))
+    chains = torch.zeros(128, 2, dtype=torch.float64)  # the run's chains, from the extras
+    g1, g2 = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
+    torch.testing.assert_close(
+        negative_phase(p, x, chains=chains, generator=g1), p.gibbs_chain(chains, 1, generator=g2)
+    )
+    fresh = _rbm(hidden=3, seed=8, sampler="pcd", k=1)  # no chains yet: long chains from noise
+    g1, g2 = torch.Generator().manual_seed(10), torch.Generator().manual_seed(10)
+    torch.testing.assert_close(
+        negative_phase(fresh, x, generator=g1), fresh.sample(128, generator=g2)
+    )
+
+
+def test_train_step_draws_only_from_the_given_generator():
+    x = distributions.build("two_peaks").sample(64, generator=torch.Generator().manual_seed(0))
+    for sampler in ("cd", "pcd", "exact"):
+        a = _rbm(hidden=3, seed=1, sampler=sampler).float()
+        b = _rbm(hidden=3, seed=1, sampler=sampler).float()
+        state = torch.get_rng_state()
+        la = a.train_step(x, a.configure_optimizers(1e-2), 1, torch.Generator().manual_seed(2))
+        assert torch.equal(state, torch.get_rng_state()), sampler  # no global draws
+        torch.manual_seed(77)
+        lb = b.train_step(x, b.configure_optimizers(1e-2), 1, torch.Generator().manual_seed(2))
+        for k in la:
+            torch.testing.assert_close(la[k], lb[k], rtol=0, atol=0)
+        torch.testing.assert_close(a.last_negative, b.last_negative, rtol=0, atol=0)
+        state = torch.get_rng_state()
+        a.loss(x, torch.Generator().manual_seed(3))
+        assert torch.equal(state, torch.get_rng_state()), sampler
+
+
+def test_landscape_and_gibbs_frames():
+    m = _rbm(hidden=3, seed=9)
+    bounds = (-3.0, 3.0, -3.0, 3.0)
+    v = rbm_landscape(m, bounds, 7)
+    _, _, pts = grid_tensor(bounds, 7, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.as_tensor(v.energy), m.energy(pts))
+        torch.testing.assert_close(torch.as_tensor(v.log_q), m.log_prob(pts))
+        log_pi, means, _ = m.mixture()
+    torch.testing.assert_close(torch.as_tensor(v.log_pi), log_pi)
+    torch.testing.assert_close(torch.as_tensor(v.means), means)
+    big = GaussianBernoulliRBM(hidden=20)  # too many hidden units: no exact density
+    vb = rbm_landscape(big, bounds, 5)
+    assert vb.energy.shape == (25,) and vb.log_q is None and vb.means is None
+    x0 = torch.randn(6, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    frames = gibbs_frames(m, 6, 4, x0=x0, generator=torch.Generator().manual_seed(1))
+    ref = m.gibbs_chain(x0, 4, generator=torch.Generator().manual_seed(1), record=True)
+    assert frames.shape == (5, 6, 2)
+    torch.testing.assert_close(frames, ref)
+    noise = gibbs_frames(m, 6, 2, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(
+        noise[0], m.init_chains(6, torch.Generator().manual_seed(1))
+    )  # from noise by default
 
 
 def test_log_prob_refuses_large_hidden_layers():
@@ -190,7 +261,14 @@ def test_training_records_history_and_round_trips():
     )
     assert res.status == "ok"
     assert {"free_energy_data", "free_energy_model", "recon_error"} <= set(res.history[-1])
-    assert [s for s, _ in m.negative_history] == [10, 20, 30, 40, 50, 60]
+    extras = res.extras  # the negative phase lives in the training result
+    assert extras["negative_steps"] == [10, 20, 30, 40, 50, 60]
+    assert extras["negative_particles"].shape == (6, min(128, HISTORY_PARTICLES), 2)
+    hist = negative_history(extras)
+    assert hist is not None and hist.steps == (10, 20, 30, 40, 50, 60)
+    assert hist.particles.shape == (6, 128, 2)
+    assert "pcd_chains" not in extras  # CD keeps no chains
+    assert negative_history({}) is None
     clone = GaussianBernoulliRBM(hidden=2)
     clone.load_state_dict(m.state_dict())
     with torch.no_grad():
@@ -200,6 +278,38 @@ def test_training_records_history_and_round_trips():
     torch.testing.assert_close(a, b)
     traj = m.trajectory(8, num_frames=10, generator=torch.Generator().manual_seed(2))
     assert traj.xs.shape == (10, 8, 2) and traj.ts[0] == 0 and float(traj.ts[-1]) == m.gibbs_steps
+
+
+def test_negative_history_survives_a_checkpoint(tmp_path, monkeypatch):
+    """The recorded negative phase and the PCD chains are part of the training result: saved with
+    the checkpoint and back after ``load_trained``, although a rebuilt model has none."""
+    monkeypatch.setenv("GENLIB_CACHE", str(tmp_path / "cache"))
+    spec = RunSpec.from_preset(
+        "rbm", "two_peaks", preset="fast", seed=0, steps=60, log_every=20, data_size=1000,
+        batch_size=64, model_overrides={"hidden": 3, "sampler": "pcd", "record_every": 20},
+    )  # fmt: skip
+    trained = run(spec, use_cache=False)
+    extras = trained.result.extras
+    assert extras["negative_steps"] == [20, 40, 60]
+    assert extras["negative_particles"].shape == (3, 64, 2)
+    assert extras["pcd_chains"].shape == (64, 2)
+    path = save_checkpoint(
+        tmp_path / "rbm.pt", trained.model.state_dict(), spec.to_dict(), result_meta(trained.result)
+    )
+    loaded = load_trained(spec, path=path, device=CPU)
+    assert loaded.model.persistent_chains is None  # the module itself keeps nothing
+    back = loaded.result.extras
+    assert back["negative_steps"] == extras["negative_steps"]
+    torch.testing.assert_close(back["negative_particles"], extras["negative_particles"])
+    torch.testing.assert_close(back["pcd_chains"], extras["pcd_chains"])
+    hist = negative_history(back)
+    assert hist is not None and hist.steps == (20, 40, 60)
+    np.testing.assert_allclose(hist.particles, extras["negative_particles"].double().numpy())
+    # and through the content-addressed cache of ``run``
+    run(spec)
+    cached = run(spec)
+    assert cached.source == "cache"
+    torch.testing.assert_close(cached.result.extras["pcd_chains"], extras["pcd_chains"])
 
 
 @pytest.mark.slow
@@ -213,7 +323,7 @@ def test_fast_preset_captures_separated_modes(target, monkeypatch):
     trained = run(spec, use_cache=False)
     with torch.no_grad():
         x = trained.model.sample(4000, generator=make_generator(0))
-    cov = mode_coverage(x, trained.target.means, radius=1.0)
+    cov = mixture_mode_coverage(x, trained.target, radius=1.0)
     assert cov["modes_covered"] >= 2 and cov["fraction_near_mode"] > 0.8, cov
     with torch.no_grad():
         assert math.isfinite(float(trained.model.log_partition()))

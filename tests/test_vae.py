@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from genlib import distributions, models
 from genlib.device import make_generator
+from genlib.lab.vae import BoundTable, bound_table, decoder_manifold, latent_lines, vae_view
 from genlib.models.vae import VAE, gaussian_kl_std_normal, gaussian_log_prob
 from genlib.training import TrainConfig, train
 
@@ -158,6 +159,57 @@ def test_reparametrisation_trick_gradients():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.decoder.parameters())
 
 
+def test_train_step_and_loss_draw_only_from_the_given_generator():
+    torch.manual_seed(0)
+    m = VAE(latent_dim=2, hidden=16, depth=1)
+    twin = VAE(latent_dim=2, hidden=16, depth=1)
+    twin.load_state_dict(m.state_dict())
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    logs = m.train_step(x, m.configure_optimizers(1e-3), 1, generator=make_generator(5))
+    loss = m.loss(x, generator=make_generator(6))
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is never drawn from
+    torch.manual_seed(123)
+    logs2 = twin.train_step(x, twin.configure_optimizers(1e-3), 1, generator=make_generator(5))
+    for k in logs:
+        torch.testing.assert_close(logs[k], logs2[k], rtol=0, atol=0)
+    torch.testing.assert_close(loss, twin.loss(x, generator=make_generator(6)), rtol=0, atol=0)
+    assert not torch.equal(loss, twin.loss(x, generator=make_generator(7)))  # noise is used
+
+
+def test_decoder_manifold_is_the_image_of_the_latent_lines():
+    m = VAE(latent_dim=2, hidden=16, depth=1)
+    lines = latent_lines(2, n_lines=4, n_points=7, extent=2.0)
+    assert lines.shape == (8, 7, 2)
+    torch.testing.assert_close(lines[0, :, 0], torch.linspace(-2.0, 2.0, 7))  # z₂ = const rows
+    torch.testing.assert_close(lines[0, :, 1], torch.full((7,), -2.0))
+    torch.testing.assert_close(lines[4], lines[0].flip(-1))  # then z₁ = const columns
+    with torch.no_grad():
+        ref = m.decode(lines)[0]
+    torch.testing.assert_close(decoder_manifold(m, n_lines=4, n_points=7, extent=2.0), ref)
+    assert latent_lines(1, n_points=5).shape == (1, 5, 1)
+
+
+def test_view_and_bound_table():
+    m = _trained_a_little(2, steps=100).float()
+    target = distributions.build("8gaussians")
+    v = vae_view(m, target, n=50, seed=1, n_lines=5)
+    assert v.x.shape == (50, 2) and v.z_mean.shape == (50, 2) and v.z_std.shape == (50, 2)
+    assert v.manifold.shape == (10, 200, 2) and v.latent_lines.shape == (10, 200, 2)
+    assert v.samples.shape == (50, 2) and v.means.shape == (50, 2)
+    v2 = vae_view(m, target, n=50, seed=1, n_lines=5)
+    assert (v.samples == v2.samples).all()  # seeded: the same picture twice
+    x = target.sample(100, generator=make_generator(3))
+    t = bound_table(m, x, (1, 30), generator=make_generator(4))
+    assert isinstance(t, BoundTable) and set(t.iwae) == {1, 30} and t.log_q is not None
+    # ELBO ≤ IWAE_30 ≤ log q (+ Monte-Carlo slack)
+    assert t.elbo < t.iwae[30] <= t.log_q + 0.02, t
+    assert set(t.as_dict()) == {"elbo", "iwae_1", "iwae_30", "log_q"}
+    assert bound_table(m, x, (1,), with_quadrature=False).log_q is None
+    same = bound_table(m, x, (1, 30), generator=make_generator(4))
+    assert same == t  # every latent comes from the generator
+
+
 def test_train_step_logs_recon_kl_and_their_sum():
     m = VAE(latent_dim=2, hidden=16, depth=1)
     opts = m.configure_optimizers(1e-3)
@@ -186,7 +238,7 @@ def test_contract_shapes_finite_and_round_trip(decoder_var):
     tr = m.trajectory(5, num_frames=3, generator=g1)
     z = m.sample_latent(5, generator=g2)
     torch.testing.assert_close(tr.xs[1], m.decode(z)[0].detach())
-    assert m.decoder_manifold(n_lines=5, n_points=30).shape == (10, 30, 2)
+    assert decoder_manifold(m, n_lines=5, n_points=30).shape == (10, 30, 2)
     m2 = models.build("vae", **kw)
     m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(
@@ -196,7 +248,7 @@ def test_contract_shapes_finite_and_round_trip(decoder_var):
 
 def test_one_dimensional_latent_manifold_is_one_curve():
     m = VAE(latent_dim=1, hidden=16, depth=1)
-    assert m.decoder_manifold(n_points=50).shape == (1, 50, 2)
+    assert decoder_manifold(m, n_points=50).shape == (1, 50, 2)
     tr = m.trajectory(4, num_frames=5, generator=make_generator(0))
     assert torch.all(tr.xs[0, :, 1] == 0)  # a 1D latent is drawn on the x₁ axis
 
@@ -233,8 +285,6 @@ def test_shared_decoder_std_starts_at_decoder_std():
 
 @pytest.mark.slow
 def test_fast_preset_quality_on_moons(tmp_path, monkeypatch):
-    if "moons" not in distributions.names():
-        pytest.skip("moons target not available")
     monkeypatch.setenv("GENLIB_CACHE", str(tmp_path))
     from genlib.runs import RunSpec, evaluate, run
 

@@ -12,48 +12,28 @@ conditioning taken from the data::
 
 The density is exact (``log_prob``); sampling is sequential (x¹ first, then x² given it).
 
-For the page, ``target_marginal_x1`` and ``target_conditional_x2`` compute the *true* p(x¹) and
-p(x² | x¹ = c) of any 2D target from its exact density by 1D quadrature over x².
+The page compares the two factors with the *true* p(x¹) and p(x² | x¹ = c) of the target
+(``genlib.lab.autoregressive``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib import rng
+from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.nn import MLP
 
-__all__ = [
-    "Autoregressive",
-    "mixture_log_prob",
-    "mixture_sample",
-    "target_marginal_x1",
-    "target_conditional_x2",
-]
+__all__ = ["Autoregressive", "mixture_log_prob", "mixture_sample"]
 
-LOG_2PI = math.log(2 * math.pi)
 MIN_STD = 1e-3
 MAX_COMPONENTS = 64
-MAX_QUAD = 4096  # quadrature nodes per 1D integral
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Weight init from the global RNG (seeded by ``genlib.runs.run``), or from ``seed`` without
-    touching the global RNG."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
 
 
 def mixture_log_prob(y: Tensor, logits: Tensor, means: Tensor, stds: Tensor) -> Tensor:
@@ -70,7 +50,7 @@ def mixture_sample(
     gen_dev = generator.device if generator is not None else logits.device
     probs = torch.softmax(logits.float(), -1).to(gen_dev)
     k = torch.multinomial(probs, 1, generator=generator).to(logits.device)  # (N, 1)
-    eps = torch.randn(logits.shape[0], generator=generator, device=gen_dev).to(logits.device)
+    eps = rng.randn(logits.shape[0], generator=generator, device=logits.device)  # (N,)
     return means.gather(-1, k).squeeze(-1) + stds.gather(-1, k).squeeze(-1) * eps
 
 
@@ -114,9 +94,14 @@ class Autoregressive(GenerativeModel):
         self.x1_logits = nn.Parameter(torch.zeros(k))
         self.x1_means = nn.Parameter(grid.clone())
         self.x1_raw_stds = nn.Parameter(torch.full((k,), raw_std0))
+
         # q(x² | x¹): an MLP of x¹ -> (logits, means, raw stds), started at the same spread
-        with _seeded(init_seed):
-            self.net = MLP(1, 3 * k, hidden=hidden, depth=depth)
+        # init from the global RNG (``runs.build_model`` seeds it under ``rng.seeded_init``), or
+        # from ``init_seed`` for a model built outside a run
+        def build() -> MLP:
+            return MLP(1, 3 * k, hidden=hidden, depth=depth)
+
+        self.net = build() if init_seed is None else rng.seeded_init(init_seed, build)
         with torch.no_grad():
             last = self.net.net[-1]
             last.weight.mul_(0.1)
@@ -156,12 +141,17 @@ class Autoregressive(GenerativeModel):
             x[:, 1], x[:, 0]
         ).mean()
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The teacher-forced NLL (deterministic: ``generator`` is not used)."""
         a, b = self.nll_terms(x)
         return a + b
 
     def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+        self,
+        x: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        step: int,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
         (opt,) = optimizers
         opt.zero_grad(set_to_none=True)
@@ -208,58 +198,3 @@ class Autoregressive(GenerativeModel):
             frames.append(torch.stack([x[:, 0], a * x[:, 1]], 1))
             ts.append(1 + a)
         return Trajectory(torch.stack(frames), torch.tensor(ts), "autoregressive step")
-
-    def conditional_density(self, c: float, x2: Tensor) -> Tensor:
-        """q_θ(x² | x¹ = c) on the points ``x2 (M,)``: (M,) densities."""
-        with torch.no_grad():
-            x1 = torch.full_like(x2, float(c))
-            return self.log_prob_x2_given_x1(x2, x1).exp()
-
-    def marginal_density(self, x1: Tensor) -> Tensor:
-        """q_θ(x¹) on the points ``x1 (M,)``: (M,) densities."""
-        with torch.no_grad():
-            return self.log_prob_x1(x1).exp()
-
-
-# -- the true marginal and conditional of a 2D target (for the page) ----------------------------
-
-
-def _x2_nodes(target: Any, x2_range: tuple[float, float] | None, n: int) -> tuple[Tensor, float]:
-    lo, hi = x2_range if x2_range is not None else _wide(target.bounds[2], target.bounds[3])
-    n = int(min(max(n, 16), MAX_QUAD))
-    x2 = torch.linspace(lo, hi, n)
-    return x2, float(x2[1] - x2[0])
-
-
-def _wide(lo: float, hi: float) -> tuple[float, float]:
-    pad = 0.5 * (hi - lo)
-    return lo - pad, hi + pad
-
-
-def target_marginal_x1(
-    target: Any, x1: Tensor, x2_range: tuple[float, float] | None = None, n_quad: int = 1024
-) -> Tensor:
-    """p(x¹) = ∫ p(x¹, x²) dx² by trapezoidal quadrature over x² (exact target density):
-    ``x1 (M,)`` -> (M,) densities. The x² range defaults to the target's bounds padded by 50%."""
-    x2, dx = _x2_nodes(target, x2_range, n_quad)
-    m = x1.shape[0]
-    pts = torch.stack([x1.repeat_interleave(x2.shape[0]), x2.repeat(m)], 1)  # (M·Q, 2)
-    dens = torch.cat([target.log_prob(c).double().exp() for c in torch.split(pts, 65536)])
-    dens = dens.reshape(m, -1)
-    return torch.trapezoid(dens, dx=dx, dim=1).float()
-
-
-def target_conditional_x2(
-    target: Any,
-    c: float,
-    x2: Tensor,
-    x2_range: tuple[float, float] | None = None,
-    n_quad: int = 1024,
-) -> Tensor:
-    """p(x² | x¹ = c) = p(c, x²) / p(c) on the points ``x2 (M,)``: (M,) densities (zero when
-    p(c) = 0, i.e. x¹ = c is outside the support)."""
-    joint = target.log_prob(torch.stack([torch.full_like(x2, float(c)), x2], 1)).double().exp()
-    marg = float(target_marginal_x1(target, torch.tensor([float(c)]), x2_range, n_quad)[0])
-    if marg <= 0.0:
-        return torch.zeros_like(x2)
-    return (joint / marg).float()

@@ -33,24 +33,22 @@ API (also used by the KL page for reverse-KL fitting)
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib import rng
+from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.nn import MLP
+from genlib.objectives import TargetLogProb, reverse_kl
 
 __all__ = [
     "NormalizingFlow",
-    "FlowWarp",
-    "flow_warp",
-    "grid_lines",
     "interpolate_layers",
     "AffineCoupling",
     "SplineCoupling",
@@ -65,23 +63,8 @@ Coupling = Literal["affine", "spline"]
 Objective = Literal["forward", "reverse"]
 LogProbFn = Callable[[Tensor], Tensor]
 
-LOG_2PI = math.log(2 * math.pi)
 MAX_LAYERS = 32
-MAX_WARP_POINTS = 5000
-MAX_WARP_LINES = 41
 MAX_SUBSTEPS = 12
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Weight init from the global RNG (seeded by ``genlib.runs.run``), or from ``seed`` without
-    touching the global RNG."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
 
 
 def standard_normal_log_prob(z: Tensor) -> Tensor:
@@ -89,35 +72,10 @@ def standard_normal_log_prob(z: Tensor) -> Tensor:
     return -0.5 * (z**2).sum(-1) - LOG_2PI
 
 
-def _randn(n: int, generator: torch.Generator | None, like: Tensor) -> Tensor:
-    """Standard normal (n, 2) drawn with ``generator`` (on its own device), returned on the
-    device and dtype of ``like``."""
-    gen_dev = generator.device if generator is not None else like.device
-    return torch.randn(n, 2, generator=generator, device=gen_dev, dtype=like.dtype).to(like.device)
-
-
-class _TargetLogProb(torch.autograd.Function):
-    """log p(x) with the target's exact score ∇ log p(x) as its gradient: targets evaluated by
-    quadrature are not differentiable by autograd, but every target has ``score``."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, target: Any) -> Tensor:  # type: ignore[override]
-        ctx.target = target
-        ctx.save_for_backward(x)
-        with torch.no_grad():
-            return target.log_prob(x.detach().cpu()).to(device=x.device, dtype=x.dtype)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        score = ctx.target.score(x.detach().cpu()).to(device=x.device, dtype=x.dtype)  # (N, 2)
-        return grad.unsqueeze(-1) * score, None
-
-
 def differentiable_log_prob(target: Any) -> LogProbFn:
     """``x -> log p(x)`` for a ``Target2D`` on any device, differentiable in ``x`` through the
     target's ``score`` (what reverse-KL training needs: ∇_θ log p(f_θ(z)))."""
-    return lambda x: _TargetLogProb.apply(x, target)
+    return lambda x: TargetLogProb.apply(x, target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,10 +295,13 @@ class NormalizingFlow(GenerativeModel):
         if not 0.5 <= float(bound) <= 50:
             raise ValueError("bound must be in [0.5, 50]")
         self.coupling, self.objective = coupling, objective
-        with _seeded(init_seed):
-            mods, names = self._build(
-                int(layers), coupling, hidden, depth, bins, bound, actnorm, rotate
-            )
+        args = (int(layers), coupling, hidden, depth, bins, bound, actnorm, rotate)
+        # init from the global RNG (``runs.build_model`` seeds it under ``rng.seeded_init``), or
+        # from ``init_seed`` for a flow built outside a run
+        if init_seed is None:
+            mods, names = self._build(*args)
+        else:
+            mods, names = rng.seeded_init(init_seed, lambda: self._build(*args))
         self.layers = nn.ModuleList(mods)
         self.layer_names: list[str] = names
         self._target_log_prob: LogProbFn | None = None
@@ -407,21 +368,22 @@ class NormalizingFlow(GenerativeModel):
 
     # -- sampling --------------------------------------------------------------------------------
 
-    def _ref(self) -> Tensor:
-        """A parameter, for the device and dtype of fresh noise."""
-        return next(self.parameters())
+    def base_sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """x₀ ~ p₀ = N(0, I): (n, 2) on the flow's device and dtype, drawn with ``generator``."""
+        ref = next(self.parameters())
+        return rng.randn(n, 2, generator=generator, device=ref.device, dtype=ref.dtype)
 
     def rsample_with_log_prob(
         self, n: int, *, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
         """Reparametrised samples x = f(z) and their log q(x) = log p₀(z) − ladj_f(z)."""
-        z = _randn(n, generator, self._ref())  # (n, 2)
+        z = self.base_sample(n, generator=generator)  # (n, 2)
         x, ladj = self.forward(z)
         return x, standard_normal_log_prob(z) - ladj
 
     def rsample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Differentiable samples (gradients flow to θ): (n, 2)."""
-        return self.forward(_randn(n, generator, self._ref()))[0]
+        return self.forward(self.base_sample(n, generator=generator))[0]
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         with torch.no_grad():
@@ -442,7 +404,7 @@ class NormalizingFlow(GenerativeModel):
         """Base samples pushed layer by layer (linear interpolation within a layer for smoothness).
         ``ts`` counts layers (frame 0 = N(0, I), last = data); at most ``num_frames`` frames."""
         num_frames = max(int(num_frames), 2)
-        pts = self.layers_forward(_randn(n, generator, self._ref()))  # (L+1, n, 2)
+        pts = self.layers_forward(self.base_sample(n, generator=generator))  # (L+1, n, 2)
         frames, ts = interpolate_layers(pts, max(1, (num_frames - 1) // (pts.shape[0] - 1)))
         if frames.shape[0] > num_frames:  # more layers than frames: every few layers
             keep = torch.linspace(0, frames.shape[0] - 1, num_frames).round().long().unique()
@@ -470,11 +432,13 @@ class NormalizingFlow(GenerativeModel):
         self, target_log_prob: LogProbFn, n: int, *, generator: torch.Generator | None = None
     ) -> Tensor:
         """KL(q_θ‖p) ≈ (1/n) Σ [log q_θ(y_j) − log p(y_j)], y_j = f_θ(z_j) reparametrised
-        (an unnormalised ``target_log_prob`` shifts it by log Z only)."""
+        (an unnormalised ``target_log_prob`` shifts it by log Z only; ``genlib.objectives``)."""
         y, log_q = self.rsample_with_log_prob(n, generator=generator)
-        return (log_q - target_log_prob(y)).mean()
+        return reverse_kl(y, log_q, target_log_prob)
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Forward KL on the data batch, or reverse KL on ``x.shape[0]`` reparametrised samples
+        drawn with ``generator``."""
         if self.objective == "forward":
             return self.loss_forward_kl(x)
         if self._target_log_prob is None:
@@ -482,11 +446,11 @@ class NormalizingFlow(GenerativeModel):
                 "objective='reverse' needs the target density: call model.attach_target(target) "
                 "(genlib.training.train does this) or use loss_reverse_kl(target_log_prob, n)"
             )
-        return self.loss_reverse_kl(self._target_log_prob, x.shape[0])
+        return self.loss_reverse_kl(self._target_log_prob, x.shape[0], generator=generator)
 
 
 # ---------------------------------------------------------------------------------------------
-# the layer-by-layer warp (for the page's animation)
+# frames between layers (the trajectory; ``genlib.lab.flow`` builds the page's warp on it)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -501,56 +465,3 @@ def interpolate_layers(pts: Tensor, substeps: int = 1) -> tuple[Tensor, Tensor]:
             frames.append((1 - a) * pts[i] + a * pts[i + 1])
             ts.append(i + a)
     return torch.stack(frames), torch.tensor(ts)
-
-
-def grid_lines(half_width: float = 3.0, n_lines: int = 13, n_pts: int = 80) -> Tensor:
-    """A square grid of ``n_lines`` vertical and ``n_lines`` horizontal lines over
-    [−w, w]² (the base space), each sampled at ``n_pts`` points: (2·n_lines, n_pts, 2)."""
-    n_lines = int(min(max(n_lines, 2), MAX_WARP_LINES))
-    n_pts = int(min(max(n_pts, 2), 400))
-    pos = torch.linspace(-half_width, half_width, n_lines)
-    along = torch.linspace(-half_width, half_width, n_pts)
-    vertical = torch.stack(
-        [pos[:, None].expand(n_lines, n_pts), along[None, :].expand(n_lines, n_pts)], -1
-    )
-    horizontal = vertical.flip(-1)
-    return torch.cat([vertical, horizontal])
-
-
-@dataclass
-class FlowWarp:
-    """The warp animation data (CPU tensors): ``points (F, N, 2)`` base samples and
-    ``lines (F, M, P, 2)`` grid lines pushed through the layers, ``ts (F,)`` the layer coordinate
-    of each frame, ``layer_names`` (one per layer) and the base-space grid half width."""
-
-    points: Tensor
-    lines: Tensor
-    ts: Tensor
-    layer_names: list[str]
-    half_width: float
-
-
-def flow_warp(
-    model: NormalizingFlow,
-    n: int = 1000,
-    *,
-    substeps: int = 4,
-    n_lines: int = 13,
-    half_width: float = 3.0,
-    generator: torch.Generator | None = None,
-) -> FlowWarp:
-    """Push base samples z ~ N(0, I) and a grid of the base space through the flow, layer by layer
-    (frame 0 = base space, last frame = data space; ``substeps`` interpolated frames per layer)."""
-    n = int(min(max(n, 1), MAX_WARP_POINTS))
-    ref = model._ref()
-    z = _randn(n, generator, ref)
-    lines = grid_lines(half_width, n_lines, n_pts=50).to(
-        device=ref.device, dtype=ref.dtype
-    )  # (M, P, 2)
-    m, p = lines.shape[:2]
-    pts = model.layers_forward(torch.cat([z, lines.reshape(-1, 2)]))  # (L+1, n + M·P, 2)
-    frames, ts = interpolate_layers(pts, substeps)
-    frames = frames.detach().cpu()
-    return FlowWarp(
-        frames[:, :n], frames[:, n:].reshape(-1, m, p, 2), ts, list(model.layer_names), half_width
-    )

@@ -45,19 +45,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlib import rng
+from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 
 __all__ = [
     "GaussianBernoulliRBM",
+    "Sampler",
     "MAX_EXACT_HIDDEN",
+    "HISTORY_PARTICLES",
     "all_hidden_states",
-    "negative_phase",
-    "mode_report",
 ]
 
 Sampler = Literal["cd", "pcd", "exact"]
 
-LOG_2PI = math.log(2 * math.pi)
 MAX_EXACT_HIDDEN = 16  # 2^16 = 65536 mixture components
 MAX_HIDDEN = 256
 MAX_GIBBS = 10_000
@@ -72,18 +73,6 @@ def all_hidden_states(
     idx = torch.arange(2**h, device=device)
     bits = (idx.unsqueeze(1) >> torch.arange(h, device=device)) & 1
     return bits.to(dtype)
-
-
-def _uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
-    """U(0, 1) drawn with ``generator`` on its own device, returned on ``like``'s device/dtype."""
-    dev = generator.device if generator is not None else like.device
-    return torch.rand(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
-
-
-def _normal(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
-    """N(0, 1) drawn with ``generator`` on its own device, returned on ``like``'s device/dtype."""
-    dev = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=dev, dtype=like.dtype).to(like.device)
 
 
 @register("rbm")
@@ -147,9 +136,10 @@ class GaussianBernoulliRBM(GenerativeModel):
         self.hidden, self.sampler, self.k = int(hidden), sampler, int(k)
         self.gibbs_steps, self.init_scale = int(gibbs_steps), float(init_scale)
         self.record_every = int(record_every)
-        # init from the global RNG (seeded by genlib.runs.run) unless an init_seed is given
+        # init from the global RNG (``runs.build_model`` seeds it under ``rng.seeded_init``)
+        # unless an init_seed is given
         g = None if init_seed is None else torch.Generator().manual_seed(int(init_seed))
-        self.W = nn.Parameter(weight_init * torch.randn(2, self.hidden, generator=g))  # (2, H)
+        self.W = nn.Parameter(weight_init * rng.randn(2, self.hidden, generator=g))  # (2, H)
         self.b = nn.Parameter(torch.zeros(2))  # visible bias
         self.c = nn.Parameter(torch.zeros(self.hidden))  # hidden bias
         log_sigma = torch.full((2,), math.log(sigma))
@@ -157,9 +147,11 @@ class GaussianBernoulliRBM(GenerativeModel):
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
-        self._chains: Tensor | None = None  # PCD particles (not part of the checkpoint)
+        self._chains: Tensor | None = None  # PCD particles (in ``result_extras``, not weights)
         self.last_negative: Tensor | None = None  # the last negative-phase particles
-        self.negative_history: list[tuple[int, Tensor]] = []  # (step, (≤256, 2) CPU particles)
+        # (step, (≤ HISTORY_PARTICLES, 2) CPU particles), recorded during training and handed
+        # to the training result by ``result_extras``
+        self._negative_history: list[tuple[int, Tensor]] = []
 
     # -- energies --------------------------------------------------------------------------------
 
@@ -193,11 +185,13 @@ class GaussianBernoulliRBM(GenerativeModel):
 
     def sample_hidden(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         p = self.hidden_prob(x)
-        return (_uniform(tuple(p.shape), generator, p) < p).to(p.dtype)
+        return (rng.rand(p.shape, generator=generator, device=p.device, dtype=p.dtype) < p).to(
+            p.dtype
+        )
 
     def sample_visible(self, h: Tensor, generator: torch.Generator | None = None) -> Tensor:
         mean = self.visible_mean(h)
-        return mean + self.log_sigma.exp() * _normal(tuple(mean.shape), generator, mean)
+        return mean + self.log_sigma.exp() * rng.randn_like(mean, generator)
 
     def gibbs_step(
         self, x: Tensor, generator: torch.Generator | None = None
@@ -227,7 +221,9 @@ class GaussianBernoulliRBM(GenerativeModel):
 
     def init_chains(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Chain starts ("noise"): N(0, init_scale² I), (n, 2)."""
-        return self.init_scale * _normal((n, 2), generator, self.W)
+        return self.init_scale * rng.randn(
+            n, 2, generator=generator, device=self.W.device, dtype=self.W.dtype
+        )
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """Long Gibbs chains (``gibbs_steps`` sweeps) from noise."""
@@ -284,7 +280,8 @@ class GaussianBernoulliRBM(GenerativeModel):
             log_pi, means, sigma = self.mixture()
             dev = generator.device if generator is not None else log_pi.device
             idx = torch.multinomial(log_pi.exp().to(dev), n, replacement=True, generator=generator)
-            return means[idx.to(means.device)] + sigma * _normal((n, 2), generator, means)
+            eps = rng.randn(n, 2, generator=generator, device=means.device, dtype=means.dtype)
+            return means[idx.to(means.device)] + sigma * eps
 
     # -- learning ----------------------------------------------------------------------------------
 
@@ -301,24 +298,37 @@ class GaussianBernoulliRBM(GenerativeModel):
             self._chains = self.gibbs_chain(chains, self.k, generator=generator)
             return self._chains
 
-    def loss(self, x: Tensor) -> Tensor:
-        """The contrastive free-energy gap (1/N) Σ E_θ(x_i) − (1/M) Σ E_θ(y_j); its gradient is
-        the lecture's positive − negative phase."""
-        y = self.negative_samples(x)
+    @property
+    def persistent_chains(self) -> Tensor | None:
+        """The PCD chains ``(M, 2)`` the next update continues (``None`` before the first PCD
+        update, and for CD / exact sampling)."""
+        return self._chains
+
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The contrastive free-energy gap (1/N) Σ E_θ(x_i) − (1/M) Σ E_θ(y_j), the negative
+        samples drawn with ``generator``; its gradient is the lecture's positive − negative phase."""
+        y = self.negative_samples(x, generator)
         return self.energy(x).mean() - self.energy(y).mean()
 
     def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+        self,
+        x: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        step: int,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
+        """One update on the batch (negative phase drawn with ``generator``); every
+        ``record_every`` steps the first ``HISTORY_PARTICLES`` negative particles are recorded
+        (at most ``MAX_HISTORY`` times) for ``result_extras``."""
         (opt,) = optimizers
-        y = self.negative_samples(x)  # (M, 2) negative phase
+        y = self.negative_samples(x, generator)  # (M, 2) negative phase
         self.last_negative = y
         if (
             self.record_every > 0
             and step % self.record_every == 0
-            and len(self.negative_history) < MAX_HISTORY
+            and len(self._negative_history) < MAX_HISTORY
         ):
-            self.negative_history.append((step, y[:HISTORY_PARTICLES].detach().cpu()))
+            self._negative_history.append((step, y[:HISTORY_PARTICLES].detach().cpu()))
         opt.zero_grad(set_to_none=True)
         e_data, e_model = self.energy(x).mean(), self.energy(y).mean()
         loss = e_data - e_model
@@ -337,38 +347,18 @@ class GaussianBernoulliRBM(GenerativeModel):
 
     grad_clip: float = 100.0
 
-
-def negative_phase(
-    model: GaussianBernoulliRBM, x: Tensor, *, generator: torch.Generator | None = None
-) -> Tensor:
-    """The negative-phase particles the model's sampler would use for the data batch ``x``,
-    without touching the model's persistent chains: CD-k from ``x``; PCD from a copy of the
-    current chains (or long chains from noise when there are none); exact samples for "exact"."""
-    with torch.no_grad():
-        if model.sampler == "cd":
-            return model.gibbs_chain(x, model.k, generator=generator)
-        if model.sampler == "exact":
-            return model.sample_exact(x.shape[0], generator=generator)
-        chains = model._chains
-        if chains is None:
-            return model.sample(x.shape[0], generator=generator)
-        return model.gibbs_chain(
-            chains.clone()[: x.shape[0]].to(x.device), model.k, generator=generator
-        )
-
-
-def mode_report(
-    samples: Tensor, target: Any, radius: float | None = None
-) -> dict[str, float] | None:
-    """``genlib.metrics.mode_coverage`` against the centres of a Gaussian-mixture target (None for
-    other targets); the default radius is 3 component standard deviations (at least 0.3)."""
-    from genlib.metrics import mode_coverage
-
-    comp = getattr(target, "comp", None)
-    if comp is None or not hasattr(target, "means"):
-        return None
-    if radius is None:
-        radius = max(3.0 * float(comp.variances.sqrt().max()), 0.3)
-    out = mode_coverage(samples.detach().cpu(), target.means, radius)
-    out["radius"] = float(radius)
-    return out
+    def result_extras(self) -> dict[str, Any]:
+        """What the training result keeps besides the weights (saved with the checkpoint):
+        ``negative_steps`` (F recorded training steps, list of int) and ``negative_particles``
+        ``(F, P, 2)`` CPU float32, the negative-phase particles at those steps (absent when none
+        were recorded); ``pcd_chains (M, 2)`` the persistent chains at the end of a PCD run."""
+        out: dict[str, Any] = {}
+        if self._negative_history:
+            out["negative_steps"] = [int(s) for s, _ in self._negative_history]
+            p = min(y.shape[0] for _, y in self._negative_history)
+            out["negative_particles"] = torch.stack(
+                [y[:p].float() for _, y in self._negative_history]
+            )
+        if self._chains is not None:
+            out["pcd_chains"] = self._chains.detach().float().cpu()
+        return out

@@ -27,29 +27,26 @@ latent — exact up to grid error for these 1D/2D latents; the reference the bou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from genlib.distributions.base import Target2D
+from genlib import rng
+from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.nn import MLP, Activation
 
 __all__ = [
     "VAE",
-    "VaeView",
-    "vae_view",
+    "DecoderVar",
     "gaussian_log_prob",
     "gaussian_kl_std_normal",
     "MAX_IWAE_K",
     "MAX_BOUND_POINTS",
 ]
 
-LOG_2PI = math.log(2 * math.pi)
 MAX_IWAE_K = 5000  # importance samples per point (bounded: the page lets the user pick K)
 MAX_BOUND_POINTS = 20_000  # points x per bound evaluation
 _MAX_PAIRS = 4_000_000  # (points × latent samples) evaluated at once
@@ -65,14 +62,6 @@ def gaussian_log_prob(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
 def gaussian_kl_std_normal(mean: Tensor, std: Tensor) -> Tensor:
     """KL(N(mean, diag std²) ‖ N(0, I)) = ½ Σ (mean² + std² − 1 − log std²): (..., D) -> (...)."""
     return 0.5 * (mean**2 + std**2 - 1.0 - 2.0 * std.log()).sum(-1)
-
-
-def _randn(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise on ``like``'s device, drawn with ``generator`` wherever it lives."""
-    if generator is None:
-        return torch.randn(shape, device=like.device, dtype=like.dtype)
-    eps = torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype)
-    return eps.to(like.device)
 
 
 @register("vae")
@@ -170,7 +159,7 @@ class VAE(GenerativeModel):
         self, mu: Tensor, std: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
         """z = μ + σ ⊙ ε with ε ~ N(0, I): differentiable in (μ, σ), hence in φ."""
-        return mu + std * _randn(tuple(mu.shape), mu, generator)
+        return mu + std * rng.randn_like(mu, generator)
 
     # ---------------------------------------------------------------- the bound
     def elbo_terms(
@@ -179,9 +168,8 @@ class VAE(GenerativeModel):
         """Per-point terms (N,): ``recon`` = −⟨log q_θ(x|z)⟩_r (MC, ``n_samples`` reparametrised
         samples), ``kl`` = KL(r_φ(z|x) ‖ q_Z) (closed form), ``elbo`` = −recon − kl."""
         mu, std = self.encode(x)  # (N, d)
-        z = mu.unsqueeze(0) + std.unsqueeze(0) * _randn(
-            (n_samples, *mu.shape), mu, generator
-        )  # (S, N, d)
+        eps = rng.randn(n_samples, *mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu.unsqueeze(0) + std.unsqueeze(0) * eps  # (S, N, d)
         dec_mu, dec_std = self.decode(z)  # (S, N, 2)
         recon = -gaussian_log_prob(x.unsqueeze(0), dec_mu, dec_std).mean(0)  # (N,)
         kl = gaussian_kl_std_normal(mu, std)  # (N,)
@@ -205,7 +193,8 @@ class VAE(GenerativeModel):
 
     def _iwae_chunk(self, x: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
         mu, std = self.encode(x)  # (N, d)
-        z = mu + std * _randn((k, *mu.shape), mu, generator)  # (K, N, d)
+        eps = rng.randn(k, *mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + std * eps  # (K, N, d)
         dec_mu, dec_std = self.decode(z)  # (K, N, 2)
         log_w = (
             gaussian_log_prob(x, dec_mu, dec_std)  # log q_θ(x|z)
@@ -246,17 +235,23 @@ class VAE(GenerativeModel):
         return torch.cat(out)
 
     # ---------------------------------------------------------------- training
-    def loss(self, x: Tensor) -> Tensor:
-        terms = self.elbo_terms(x)
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """recon + β·kl (batch mean), the reparametrised latents drawn with ``generator``."""
+        terms = self.elbo_terms(x, generator=generator)
         return (terms["recon"] + self.beta * terms["kl"]).mean()
 
     def train_step(
-        self, x: Tensor, optimizers: list[torch.optim.Optimizer], step: int
+        self,
+        x: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        step: int,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
-        """One Adam step on −ELBO; logs ``loss`` (= recon + β·kl), ``recon``, ``kl`` (batch means)."""
+        """One Adam step on −ELBO (latents drawn with ``generator``); logs ``loss``
+        (= recon + β·kl), ``recon``, ``kl`` (batch means)."""
         (opt,) = optimizers
         opt.zero_grad(set_to_none=True)
-        terms = self.elbo_terms(x)
+        terms = self.elbo_terms(x, generator=generator)
         recon, kl = terms["recon"].mean(), terms["kl"].mean()
         loss = recon + self.beta * kl
         loss.backward()
@@ -267,8 +262,7 @@ class VAE(GenerativeModel):
     # ---------------------------------------------------------------- sampling
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
         """z ~ q_Z = N(0, I): (n, latent_dim)."""
-        like = torch.empty(0, device=self.device)
-        return _randn((n, self.latent_dim), like, generator)
+        return rng.randn(n, self.latent_dim, generator=generator, device=self.device)
 
     @torch.no_grad()
     def sample(
@@ -279,7 +273,7 @@ class VAE(GenerativeModel):
         mu, std = self.decode(z)
         if not noise:
             return mu
-        return mu + std * _randn(tuple(mu.shape), mu, generator)
+        return mu + std * rng.randn_like(mu, generator)
 
     @torch.no_grad()
     def trajectory(
@@ -291,7 +285,7 @@ class VAE(GenerativeModel):
         num_frames = max(3, int(num_frames))
         z = self.sample_latent(n, generator=generator)
         mu, std = self.decode(z)
-        x = mu + std * _randn(tuple(mu.shape), mu, generator)
+        x = mu + std * rng.randn_like(mu, generator)
         z_plane = (
             z if self.latent_dim == 2 else torch.cat([z, torch.zeros_like(z)], dim=1)
         )  # (n, 2)
@@ -300,96 +294,3 @@ class VAE(GenerativeModel):
         b = (2 * ts - 1).clamp(min=0).reshape(-1, 1, 1)  # decoder mean -> sample
         xs = (1 - a) * z_plane + a * mu + b * (x - mu)  # (F, n, 2)
         return Trajectory(xs, ts, "decode")
-
-    # ---------------------------------------------------------------- page helpers
-    def latent_lines(self, n_lines: int = 9, n_points: int = 200, extent: float = 3.0) -> Tensor:
-        """Latent points along lines: (L, P, latent_dim). A 1D latent gives one line over
-        [−extent, extent]; a 2D latent gives ``n_lines`` lines z₂ = const and ``n_lines`` lines
-        z₁ = const (2·n_lines lines: a grid)."""
-        n_lines = int(min(max(n_lines, 2), 41))
-        n_points = int(min(max(n_points, 2), 2000))
-        t = torch.linspace(-extent, extent, n_points, device=self.device)
-        if self.latent_dim == 1:
-            return t.reshape(1, -1, 1)
-        c = torch.linspace(-extent, extent, n_lines, device=self.device)
-        rows = torch.stack([torch.stack([t, ci.expand_as(t)], -1) for ci in c])  # (L, P, 2)
-        return torch.cat([rows, rows.flip(-1)])  # (2L, P, 2)
-
-    @torch.no_grad()
-    def decoder_manifold(
-        self, n_lines: int = 9, n_points: int = 200, extent: float = 3.0
-    ) -> Tensor:
-        """Decoder means μ_θ(z) along ``latent_lines``: (L, P, 2) — the image of the latent
-        line (1D) or grid (2D) in data space."""
-        return self.decode(self.latent_lines(n_lines, n_points, extent))[0]
-
-    @torch.no_grad()
-    def bound_table(
-        self,
-        x: Tensor,
-        ks: tuple[int, ...] = (1, 10, 100, 1000),
-        *,
-        generator: torch.Generator | None = None,
-        with_quadrature: bool = True,
-        elbo_samples: int = 64,
-    ) -> dict[str, float]:
-        """Mean over the points ``x`` of the ELBO (closed-form KL, reconstruction averaged over
-        ``elbo_samples`` latents per point so the estimate is not noisier than the bounds), the
-        IWAE bound for each K and (optionally) the quadrature log q_θ(x) —
-        ELBO ≤ IWAE_K ≤ log q_θ(x) in expectation. Keys: ``elbo``, ``iwae_<K>``, ``log_q``."""
-        if x.shape[0] > MAX_BOUND_POINTS:
-            raise ValueError(f"at most {MAX_BOUND_POINTS} points per bound evaluation")
-        elbo = [
-            self.elbo(c, generator=generator, n_samples=elbo_samples) for c in torch.split(x, 1024)
-        ]
-        out = {"elbo": float(torch.cat(elbo).mean())}
-        for k in ks:
-            out[f"iwae_{k}"] = float(self.iwae(x, k, generator=generator).mean())
-        if with_quadrature:
-            out["log_q"] = float(self.log_marginal(x).mean())
-        return out
-
-
-# -------------------------------------------------------------------- what the page draws
-MAX_VIEW_POINTS = 5000
-
-
-@dataclass(frozen=True)
-class VaeView:
-    """Numpy arrays for the VAE page: data ``x (N, 2)`` with their encoder means/stds
-    ``z_mean, z_std (N, d)``, the decoder manifold ``(L, P, 2)`` and the latent lines it is the
-    image of ``(L, P, d)``, model samples ``(N, 2)`` and decoder means of fresh latents ``(N, 2)``."""
-
-    x: np.ndarray
-    z_mean: np.ndarray
-    z_std: np.ndarray
-    manifold: np.ndarray
-    latent_lines: np.ndarray
-    samples: np.ndarray
-    means: np.ndarray
-
-
-@torch.no_grad()
-def vae_view(
-    model: VAE, target: Target2D, n: int = 1500, seed: int = 0, n_lines: int = 13
-) -> VaeView:
-    """Encode ``n`` target samples, decode a latent grid, draw ``n`` samples (seeded)."""
-    n = int(min(max(n, 1), MAX_VIEW_POINTS))
-    was_training = model.training
-    model.eval()
-    dev = model.device
-    x = target.sample(n, generator=torch.Generator().manual_seed(seed)).to(dev)
-    z_mean, z_std = model.encode(x)
-    lines = model.latent_lines(n_lines=n_lines, n_points=200)
-    manifold = model.decode(lines)[0]
-    g = torch.Generator(device=dev).manual_seed(seed + 1)
-    samples = model.sample(n, generator=g)
-    means = model.sample(n, generator=g, noise=False)
-    model.train(was_training)
-
-    def np_(t: Tensor) -> np.ndarray:
-        return t.detach().cpu().double().numpy()
-
-    return VaeView(
-        np_(x), np_(z_mean), np_(z_std), np_(manifold), np_(lines), np_(samples), np_(means)
-    )

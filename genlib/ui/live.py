@@ -144,6 +144,8 @@ def _target_grid(spec_target: Any, bounds: tuple, res: int):
 def _status_line(p: Progress) -> str:
     if p.state == "queued":
         return t("common.job_queued", position=p.position or 1)
+    if p.phase == "evaluating":
+        return t("common.job_evaluating", step=p.step, total=p.total)
     eta = f"{p.eta_s:.0f}" if p.eta_s is not None else "–"
     loss = f"{p.loss:.4g}" if p.loss is not None else "–"
     key = "common.job_paused" if p.paused else "common.job_running"

@@ -27,6 +27,7 @@ from genlib.ui.i18n import t
 from genlib.ui.layout import controls, header, presenting, setup_page, theory
 from genlib.ui.live import live_labels, train_panel
 from genlib.ui.panels import downloads, metrics_panel, sample_model
+from genlib.ui.state import url_notice
 from genlib.ui.widgets import run_form
 from genlib.viz.live import live_figure
 
@@ -73,6 +74,7 @@ def model_page(
         trained = train_panel(spec, page=page)
         if trained is not None:
             result_view(page, trained, height=520 if wide else 460)
+    url_notice()
     if trained is None:
         theory(page)
         st.stop()
@@ -84,4 +86,5 @@ def page_end(page: str, trained: Trained) -> None:
     st.subheader(t("common.metrics_title"))
     metrics_panel(trained)
     downloads(trained)
+    url_notice()
     theory(page)

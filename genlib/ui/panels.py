@@ -157,15 +157,19 @@ def field_panel(
 
 
 def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
-    """``genlib.runs.evaluate`` cached per trained model (no rendering)."""
-    return _evaluate(result_id(trained), trained, int(min(n, 20_000)))
+    """``genlib.runs.evaluate`` cached per trained model (no rendering); the metrics a job or a
+    checkpoint already holds are used as they are."""
+    n = int(min(n, 20_000))
+    if trained.metrics is not None and int(trained.metrics.get("n", -1)) == n:
+        return dict(trained.metrics)
+    return _evaluate(result_id(trained), trained, n)
 
 
 def metrics_panel(trained: Trained, n: int = 5000) -> dict[str, float]:
     """Metrics table: sample metrics with their noise floors (the value for two samples of p
     itself) and, for models with a density, exact KL(p‖q) = NLL − H(p)."""
     with st.spinner(t("common.evaluating")):
-        m = _evaluate(result_id(trained), trained, int(min(n, 20_000)))
+        m = evaluate_cached(trained, n)
     rows: list[dict[str, Any]] = [
         {
             t("common.metric"): t("common.m_sw"),

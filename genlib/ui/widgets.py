@@ -11,6 +11,7 @@ import streamlit as st
 from genlib import distributions, models
 from genlib.runs import RunSpec, TargetSpec, freeze
 from genlib.training import MAX_BATCH, MAX_STEPS, TrainConfig
+from genlib.ui import state as ws
 from genlib.ui.i18n import has, t
 from genlib.ui.points import DEFAULT_BOX, MAX_POINTS, parse_points, points_from_image
 
@@ -70,16 +71,25 @@ def _target_params(key: str, name: str) -> dict[str, Any]:
     if name == "two_peaks":
         c1, c2, c3 = st.columns(3)
         return {
-            "distance": c1.slider(
-                t("common.tp_distance"), 0.5, 10.0, 4.0, 0.5, key=f"{key}_tp_distance"
+            "distance": ws.slider(
+                c1,
+                t("common.tp_distance"),
+                0.5,
+                10.0,
+                value=4.0,
+                step=0.5,
+                key=f"{key}_tp_distance",
             ),
-            "std": c2.slider(t("common.tp_std"), 0.1, 2.0, 0.5, 0.05, key=f"{key}_tp_std"),
-            "weight": c3.slider(
-                t("common.tp_weight"), 0.05, 0.95, 0.5, 0.05, key=f"{key}_tp_weight"
+            "std": ws.slider(
+                c2, t("common.tp_std"), 0.1, 2.0, value=0.5, step=0.05, key=f"{key}_tp_std"
+            ),
+            "weight": ws.slider(
+                c3, t("common.tp_weight"), 0.05, 0.95, value=0.5, step=0.05, key=f"{key}_tp_weight"
             ),
         }
     if name == "25gaussians":
-        std = st.select_slider(
+        std = ws.select_slider(
+            st,
             t("common.g25_std"),
             options=[0.0177, 0.03, 0.05, 0.1, 0.2],
             value=0.0177,
@@ -89,7 +99,9 @@ def _target_params(key: str, name: str) -> dict[str, Any]:
         return {} if std == 0.0177 else {"std": std}
     if name == "custom_gmm":
         pts = _custom_points(key)
-        std = st.slider(t("common.custom_std"), 0.05, 1.0, 0.3, 0.05, key=f"{key}_custom_std")
+        std = ws.slider(
+            st, t("common.custom_std"), 0.05, 1.0, value=0.3, step=0.05, key=f"{key}_custom_std"
+        )
         return {"points": [list(p) for p in pts], "std": std}
     return {}
 
@@ -101,8 +113,8 @@ def target_picker(key: str, default: str = "moons", allowed: list[str] | None = 
     if not names:
         raise ValueError("no target available")
     idx = names.index(default) if default in names else 0
-    name = st.selectbox(
-        t("common.target"), names, index=idx, format_func=target_label, key=f"{key}_target"
+    name = ws.selectbox(
+        st, t("common.target"), names, index=idx, format_func=target_label, key=f"{key}_target"
     )
     params = _target_params(key, name)
     spec = TargetSpec(name, freeze(params))
@@ -122,7 +134,8 @@ def preset_picker(key: str, model: str) -> str:
         k = f"common.presets.{p}"
         return t(k) if has(k) else p
 
-    choice = st.selectbox(
+    choice = ws.selectbox(
+        st,
         t("common.preset"),
         names,
         format_func=label,
@@ -172,13 +185,17 @@ def run_form(
     overrides: dict[str, Any] = {}
     with st.form(f"{key}_form", border=True):
         c1, c2 = st.columns(2)
-        steps = c1.number_input(t("common.steps"), 1, UI_MAX_STEPS, step=100, key=f"{key}_steps")
-        lr = c2.number_input(
-            t("common.lr"), min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key=f"{key}_lr"
+        steps = ws.number_input(
+            c1, t("common.steps"), 1, UI_MAX_STEPS, step=100, key=f"{key}_steps"
+        )
+        lr = ws.number_input(
+            c2, t("common.lr"), 1e-6, 1.0, step=1e-4, format="%.5f", key=f"{key}_lr"
         )
         c3, c4 = st.columns(2)
-        batch = c3.number_input(t("common.batch_size"), 1, MAX_BATCH, step=64, key=f"{key}_batch")
-        seed = c4.number_input(t("common.seed"), 0, MAX_SEED, step=1, key=f"{key}_seed")
+        batch = ws.number_input(
+            c3, t("common.batch_size"), 1, MAX_BATCH, step=64, key=f"{key}_batch"
+        )
+        seed = ws.number_input(c4, t("common.seed"), 0, MAX_SEED, step=1, key=f"{key}_seed")
         if extra is not None:
             overrides = dict(extra(dict(models.preset(model, preset).model)) or {})
         st.form_submit_button(t("common.apply"), key=f"{key}_apply", icon=":material/check:")

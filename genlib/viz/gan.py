@@ -33,7 +33,7 @@ from genlib.viz.core import (
 from genlib.viz.fields import density_trace, quiver_trace
 
 if TYPE_CHECKING:
-    from genlib.models.gan import GanView
+    from genlib.lab.gan import GanView
 
 __all__ = [
     "LABELS",

@@ -300,7 +300,8 @@ def bounds_figure(
     height: int = 380,
 ) -> go.Figure:
     """IWAE_K against K (log axis) with horizontal lines at the ELBO, the quadrature log q_θ(x)
-    and −S(p) (``table`` as from ``VAE.bound_table``: ``elbo``, ``iwae_<K>``, ``log_q``)."""
+    and −S(p) (``table`` as from ``genlib.lab.vae.BoundTable.as_dict``: ``elbo``,
+    ``iwae_<K>``, ``log_q``)."""
     lab = _lab(labels)
     ks = sorted(int(k.split("_")[1]) for k in table if k.startswith("iwae_"))
     vals = [table[f"iwae_{k}"] for k in ks]

@@ -1,0 +1,313 @@
+"""GAN experiments behind the page (lecture 3-3): the optimal discriminator D* = log p/q̂ (exact p,
+KDE estimate q̂ of the generator's density), a hand-stepped copy of a trained GAN (``GanSession``:
+D only / G only / both, slow-motion recording), what one picture of a GAN state shows
+(``GanView``) and mode coverage over training.
+
+Pure torch (no streamlit, no plotly); every random draw uses a ``torch.Generator`` owned by the
+caller or by the session, never the global RNG.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from genlib import rng
+from genlib.device import make_generator
+from genlib.distributions.base import Target2D
+from genlib.geometry import Bounds, grid_tensor
+from genlib.metrics import mixture_mode_coverage
+from genlib.models.gan import GAN
+
+__all__ = [
+    "StepMode",
+    "GanSession",
+    "GanView",
+    "gan_view",
+    "kde_log_density",
+    "scott_bandwidth",
+    "loo_bandwidth",
+    "optimal_discriminator",
+    "model_coverage",
+    "coverage_over_training",
+    "MAX_SESSION_STEPS",
+    "MAX_RECORD_FRAMES",
+    "MAX_RECORD_STEPS",
+    "MAX_VIEW_RES",
+    "MAX_VIEW_POINTS",
+]
+
+StepMode = Literal["d", "g", "both"]
+MAX_SESSION_STEPS = 500  # one click of the page's step controls
+MAX_RECORD_FRAMES = 60  # slow-motion frames per click
+MAX_RECORD_STEPS = 3000  # slow-motion updates per click
+MAX_VIEW_RES = 120  # grid resolution of a GanView
+MAX_VIEW_POINTS = 5000  # fakes per GanView
+MAX_COVERAGE_SAMPLES = 50_000
+
+
+# -------------------------------------------------------------------- the optimal discriminator
+def scott_bandwidth(samples: Tensor) -> float:
+    """Scott's rule for a 2D Gaussian KDE of ``samples (M, 2)``: h = M^(−1/6) · mean per-axis std."""
+    n = samples.shape[0]
+    sd = float(samples.double().std(0).mean()) if n > 1 else 1.0
+    return max(sd, 1e-3) * n ** (-1.0 / 6.0)
+
+
+def loo_bandwidth(samples: Tensor, n_candidates: int = 12, max_points: int = 2000) -> float:
+    """The KDE bandwidth maximising the leave-one-out log-likelihood of ``samples (M, 2)`` over a
+    log grid from Scott's rule / 20 to Scott's rule (Scott's rule alone oversmooths multi-modal
+    clouds)."""
+    s = samples.detach().double().cpu()[:max_points]
+    n = s.shape[0]
+    h0 = scott_bandwidth(s)
+    if n < 3:
+        return h0
+    d2 = torch.cdist(s, s).pow(2)  # (n, n)
+    d2.fill_diagonal_(float("inf"))  # leave one out
+    best, best_ll = h0, -float("inf")
+    for h in (
+        h0 * torch.logspace(math.log10(0.05), 0.0, n_candidates, dtype=torch.float64)
+    ).tolist():
+        ll = float(
+            (
+                torch.logsumexp(-d2 / (2 * h * h), dim=1) - math.log((n - 1) * 2 * math.pi * h * h)
+            ).mean()
+        )
+        if ll > best_ll:
+            best, best_ll = h, ll
+    return best
+
+
+def kde_log_density(
+    samples: Tensor, points: Tensor, bandwidth: float | None = None, chunk: int = 4096
+) -> Tensor:
+    """log q̂(points) of the isotropic Gaussian KDE of ``samples (M, 2)``: ``points (N, 2)`` ->
+    (N,) float64. An *estimate* of the generator's density q_θ (which has no closed form); the
+    default bandwidth maximises the leave-one-out likelihood (``loo_bandwidth``)."""
+    s = samples.detach().double().cpu()
+    h = bandwidth if bandwidth is not None else loo_bandwidth(s)
+    if not (h > 0 and math.isfinite(h)):
+        raise ValueError("the KDE bandwidth must be positive")
+    norm = math.log(s.shape[0]) + math.log(2 * math.pi * h * h)
+    out = []
+    for pc in torch.split(points.detach().double().cpu(), chunk):
+        d2 = torch.cdist(pc, s).pow(2)  # (n, M)
+        out.append(torch.logsumexp(-d2 / (2 * h * h), dim=1) - norm)
+    return torch.cat(out)
+
+
+def optimal_discriminator(
+    target: Target2D, fakes: Tensor, points: Tensor, bandwidth: float | None = None
+) -> Tensor:
+    """D*(x) = log p(x) − log q_θ(x) (the lecture's e^{D*} = p/q) with the exact target density p
+    and a KDE *estimate* of q_θ from generator samples ``fakes (M, 2)``: ``points (N, 2)`` ->
+    (N,) float64."""
+    log_p = target.log_prob(points.detach().cpu().float()).double()
+    return log_p - kde_log_density(fakes, points, bandwidth)
+
+
+# -------------------------------------------------------------------- mode coverage
+@torch.no_grad()
+def model_coverage(
+    model: GAN, target: Target2D, n: int = 5000, seed: int = 0
+) -> dict[str, float] | None:
+    """``genlib.metrics.mixture_mode_coverage`` of ``n`` samples of ``model`` (drawn with a
+    generator seeded by ``seed`` on the model's device); ``None`` for non-mixture targets."""
+    n = int(min(max(n, 1), MAX_COVERAGE_SAMPLES))
+    x = model.sample(n, generator=make_generator(seed, model.device)).detach().cpu()
+    return mixture_mode_coverage(x, target)
+
+
+def coverage_over_training(
+    snapshots: list[tuple[int, Tensor]], target: Target2D
+) -> list[dict[str, float]] | None:
+    """``mixture_mode_coverage`` of every training snapshot ``(step, (n, 2))``, one row each with
+    ``step``; ``None`` when the target is not a Gaussian mixture."""
+    rows = []
+    for step, x in snapshots:
+        cov = mixture_mode_coverage(torch.as_tensor(x), target)
+        if cov is None:
+            return None
+        rows.append({"step": float(step), **cov})
+    return rows
+
+
+# -------------------------------------------------------------------- interactive stepping
+@dataclass
+class GanSession:
+    """A copy of a trained GAN that the page steps by hand ("D only", "G only", "both").
+
+    Holds its own optimisers (fresh Adam states), a fixed data set of the target and its own
+    generators seeded from ``seed`` (data, mini-batches and fakes, fixed view latents ``z``), so
+    a sequence of clicks is reproducible and independent of any other session. ``history``
+    records one row per click.
+    """
+
+    model: GAN
+    target: Target2D
+    batch_size: int = 256
+    seed: int = 0
+    lr: float = 1e-3
+    data_size: int = 20_000
+    n_view: int = 1000
+    steps_done: int = 0
+    history: list[dict[str, float | str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.batch_size <= 8192):
+            raise ValueError("batch_size must be in [1, 8192]")
+        if not (1 <= self.n_view <= MAX_VIEW_POINTS):
+            raise ValueError(f"n_view must be in [1, {MAX_VIEW_POINTS}]")
+        self.model = copy.deepcopy(self.model)
+        self.model.train()
+        dev = self.model.device
+        g_data = make_generator(self.seed)
+        self.data = self.target.sample(min(self.data_size, 200_000), generator=g_data).to(dev)
+        self.generator = make_generator(self.seed + 1, dev)  # batches and fakes of the updates
+        self.optimizers = self.model.configure_optimizers(self.lr)
+        # fixed latents (n_view, z_dim), so the page follows the same fakes from click to click
+        self.z = rng.randn(self.n_view, self.model.z_dim, generator=make_generator(self.seed + 2))
+
+    def step(self, mode: StepMode, n_steps: int = 1) -> dict[str, float | str]:
+        """``n_steps`` (≤ MAX_SESSION_STEPS) updates of D only, G only or both (k_d/k_g of the
+        model per step); appends and returns one history row (the last logged values)."""
+        _check_mode(mode)
+        n_steps = int(n_steps)
+        if not (1 <= n_steps <= MAX_SESSION_STEPS):
+            raise ValueError(f"steps per click must be in [1, {MAX_SESSION_STEPS}]")
+        return self._row(mode, self._run(mode, n_steps))
+
+    def record(
+        self,
+        mode: StepMode,
+        frames: int,
+        steps_per_frame: int,
+        z: Tensor,
+        bounds: Bounds,
+        res: int = 40,
+    ) -> list[GanView]:
+        """Slow motion: the current state, then ``frames`` times (``steps_per_frame`` updates,
+        then a ``GanView`` without D*) — ``frames + 1`` views of the same latents ``z``."""
+        _check_mode(mode)
+        frames, steps_per_frame = int(frames), int(steps_per_frame)
+        if not (1 <= frames <= MAX_RECORD_FRAMES and 1 <= steps_per_frame <= MAX_SESSION_STEPS):
+            raise ValueError(
+                f"frames must be in [1, {MAX_RECORD_FRAMES}], steps per frame in [1, {MAX_SESSION_STEPS}]"
+            )
+        if frames * steps_per_frame > MAX_RECORD_STEPS:
+            raise ValueError(f"at most {MAX_RECORD_STEPS} steps per recording")
+        views = [gan_view(self.model, self.target, z, bounds, res, with_d_star=False)]
+        logs: dict[str, Tensor] = {}
+        for _ in range(frames):
+            logs = self._run(mode, steps_per_frame)
+            views.append(gan_view(self.model, self.target, z, bounds, res, with_d_star=False))
+        self._row(mode, logs)
+        return views
+
+    def _run(self, mode: StepMode, n_steps: int) -> dict[str, Tensor]:
+        m = self.model
+        opt_d, opt_g = self.optimizers
+        logs: dict[str, Tensor] = {}
+        dev = self.data.device
+        for _ in range(n_steps):
+            if mode in ("d", "both"):
+                for _ in range(m.k_d):
+                    idx = rng.randint(
+                        0,
+                        self.data.shape[0],
+                        (self.batch_size,),
+                        generator=self.generator,
+                        device=dev,
+                    )
+                    logs.update(m.d_step(self.data[idx], opt_d, generator=self.generator))
+            if mode in ("g", "both"):
+                for _ in range(m.k_g):
+                    logs.update(m.g_step(self.batch_size, opt_g, generator=self.generator))
+        self.steps_done += n_steps
+        return logs
+
+    def _row(self, mode: StepMode, logs: dict[str, Tensor]) -> dict[str, float | str]:
+        row: dict[str, float | str] = {
+            "click": float(len(self.history) + 1),
+            "steps": float(self.steps_done),
+            "mode": mode,
+        }
+        row.update({k: float(v) for k, v in logs.items()})
+        self.history.append(row)
+        return row
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("d", "g", "both"):
+        raise ValueError("mode must be 'd', 'g' or 'both'")
+
+
+# -------------------------------------------------------------------- what the page draws
+@dataclass(frozen=True)
+class GanView:
+    """One picture of a GAN state on a ``res × res`` grid over ``bounds`` (numpy, CPU):
+    ``xs, ys (res,)``, ``d`` the discriminator logit D_φ (res²,; rows along y), ``d_star`` the
+    estimated optimum log p − log q̂ (res²,; NaN where both densities are negligible, ``None``
+    when not asked for), ``fakes`` G_θ(z) for fixed latents (N, 2), ``push`` = −∇_y of the
+    generator loss there (N, 2) and the KDE ``bandwidth`` (NaN without D*)."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    d: np.ndarray
+    d_star: np.ndarray | None
+    fakes: np.ndarray
+    push: np.ndarray
+    bandwidth: float
+
+
+def gan_view(
+    model: GAN,
+    target: Target2D,
+    z: Tensor,
+    bounds: Bounds,
+    res: int = 60,
+    *,
+    with_d_star: bool = True,
+    kde_points: Tensor | None = None,
+    bandwidth_scale: float = 1.0,
+    mask_below: float = 1e-3,
+) -> GanView:
+    """Evaluate D_φ on the grid, the fakes G_θ(z) of latents ``z (N, z_dim)`` and their pushes;
+    optionally the estimated optimal discriminator D* = log p − log q̂ with q̂ a KDE of
+    ``kde_points`` (default: the fakes; bandwidth by leave-one-out likelihood, times
+    ``bandwidth_scale``), masked where both p and q̂ are below ``mask_below`` × their maximum on
+    the grid."""
+    res = int(min(max(res, 2), MAX_VIEW_RES))
+    if z.shape[0] > MAX_VIEW_POINTS:
+        raise ValueError(f"at most {MAX_VIEW_POINTS} fake points per view")
+    if with_d_star and not (0.05 <= bandwidth_scale <= 20.0):
+        raise ValueError("bandwidth_scale must be in [0.05, 20]")
+    xs, ys, pts = grid_tensor(bounds, res, dtype=torch.float64)  # pts (res², 2), rows along y
+    dev = model.device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        d = model.discriminate(pts.float().to(dev)).double().cpu()  # (res²,)
+        fakes = model.generate(z.to(dev))  # (N, 2)
+    push = model.generator_push(fakes).double().cpu()  # (N, 2)
+    model.train(was_training)
+    fakes_cpu = fakes.detach().double().cpu()
+    d_star = None
+    h = float("nan")
+    if with_d_star:
+        src = fakes_cpu if kde_points is None else kde_points.detach().double().cpu()
+        h = loo_bandwidth(src) * bandwidth_scale
+        log_p = target.log_prob(pts.float()).double()
+        log_q = kde_log_density(src, pts, h)
+        mask = (log_p < log_p.max() + math.log(mask_below)) & (
+            log_q < log_q.max() + math.log(mask_below)
+        )
+        d_star = torch.where(mask, torch.full_like(log_p, float("nan")), log_p - log_q).numpy()
+    return GanView(xs.numpy(), ys.numpy(), d.numpy(), d_star, fakes_cpu.numpy(), push.numpy(), h)
