@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from genlib import models  # noqa: E402
 from genlib.checkpoints import pretrained_dir, save_checkpoint  # noqa: E402
 from genlib.device import configure_threads, device_info, make_generator  # noqa: E402
-from genlib.runs import RunSpec, evaluate, result_meta, run  # noqa: E402
+from genlib.runs import EVAL_N, RunSpec, evaluate, result_meta, run  # noqa: E402
 
 DEFAULT_TARGETS = ["moons", "8gaussians", "checkerboard"]
 
@@ -52,7 +52,7 @@ def bench_one(
     m = evaluate(trained, n=n_eval, seed=seed)
     if save and trained.result.status == "ok":  # ship it as a pretrained preset (with metrics)
         meta = result_meta(trained.result)
-        if n_eval == 5000 and seed == 0:  # what the pages' metrics panel shows
+        if n_eval == EVAL_N and seed == 0:  # what the pages' metrics panel shows
             meta["metrics"] = dict(m)
         save_checkpoint(
             pretrained_dir() / f"{spec.key()}.pt", trained.model.state_dict(), spec.to_dict(), meta
@@ -105,7 +105,7 @@ def main() -> int:
     ap.add_argument("--targets", nargs="*", default=DEFAULT_TARGETS)
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-eval", type=int, default=5000)
+    ap.add_argument("--n-eval", type=int, default=EVAL_N)
     ap.add_argument("--json", type=Path, default=None, help="write the rows as JSON")
     ap.add_argument("--markdown", type=Path, default=None, help="write the table as Markdown")
     ap.add_argument(

@@ -46,7 +46,7 @@ import torch
 from genlib.device import make_generator
 from genlib.distributions.base import Target2D
 from genlib.models.base import GenerativeModel
-from genlib.runs import RunSpec, Trained, cached_run, finish, prepare
+from genlib.runs import EVAL_N, RunSpec, Trained, cached_run, finish, prepare
 from genlib.training import Control, OnStep, train
 
 __all__ = [
@@ -69,7 +69,6 @@ LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
 Work = Callable[[OnStep, Control], Any]
 MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
 MAX_RATE = 10_000.0
-EVALUATE_N = 5000  # the metrics panel's sample size (genlib.ui.panels.metrics_panel)
 
 
 def env_int(name: str, default: int, lo: int, hi: int) -> int:
@@ -626,5 +625,5 @@ def default_queue() -> JobQueue:
         if _DEFAULT is None:
             from genlib.lab.live import live_view_for
 
-            _DEFAULT = JobQueue(live_fn=live_view_for, evaluate_n=EVALUATE_N)
+            _DEFAULT = JobQueue(live_fn=live_view_for, evaluate_n=EVAL_N)
         return _DEFAULT

@@ -54,10 +54,15 @@ __all__ = [
     "with_defaults",
     "load_trained",
     "result_meta",
+    "EVAL_N",
     "cached_noise_floor",
 ]
 
 Params = tuple[tuple[str, Any], ...]
+#: samples per side of a page's evaluation (metrics panel, jobs, shipped metrics): enough for
+#: SW and MMD against floors computed at the same size, and a 2-3 s budget for the slowest
+#: samplers on one CPU thread
+EVAL_N = 2000
 
 
 def freeze(kw: dict[str, Any] | Params | None) -> Params:
@@ -318,7 +323,7 @@ def cached_noise_floor(target: TargetSpec, n: int, metric: str) -> float:
 
 
 def evaluate(
-    trained: Trained, n: int = 5000, seed: int = 0, with_kl: bool = True
+    trained: Trained, n: int = EVAL_N, seed: int = 0, with_kl: bool = True
 ) -> dict[str, float]:
     """Sample metrics (with their floors) and, where the model has a density, exact KL(p‖q)."""
     g = make_generator(seed)

@@ -25,12 +25,12 @@ import torch  # noqa: E402
 
 from genlib import models  # noqa: E402
 from genlib.checkpoints import load_checkpoint, pretrained_dir, save_checkpoint  # noqa: E402
-from genlib.runs import RunSpec, evaluate, load_trained, result_meta, run  # noqa: E402
+from genlib.runs import EVAL_N, RunSpec, evaluate, load_trained, result_meta, run  # noqa: E402
 
 
 def refresh(out: Path) -> int:
     """Re-save each shipped checkpoint under the key its spec has now (spec keys are canonical:
-    constructor defaults filled in) with ``evaluate(n=5000, seed=0)`` in its metadata, so the
+    constructor defaults filled in) with ``evaluate(n=EVAL_N, seed=0)`` in its metadata, so the
     pages find it at their defaults and show its metrics at once. Weights are unchanged."""
     for path in sorted(out.glob("*.pt")):
         ck = load_checkpoint(path)
@@ -40,7 +40,7 @@ def refresh(out: Path) -> int:
         )
         trained = load_trained(spec, path=path, device=torch.device("cpu"))
         meta = dict(ck.get("meta", {}))
-        meta["metrics"] = evaluate(trained, n=5000, seed=0)
+        meta["metrics"] = evaluate(trained, n=EVAL_N, seed=0)
         new = out / f"{spec.key()}.pt"
         save_checkpoint(new, trained.model.state_dict(), spec.to_dict(), meta)
         if new != path:

@@ -4,8 +4,11 @@ two-peak target; the fits run on the common training loop (progress, Stop, no gl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from genlib.kl import (
     GaussianQ,
     GridCache,
     KLConfig,
+    KLPair,
     MixtureQ,
     build_q,
     exact_kls,
@@ -26,6 +30,7 @@ from genlib.kl import (
     fit_pair,
     frame_steps,
     grid_kls,
+    job_key,
     jsonable,
     make_grid,
     mode_fractions,
@@ -549,3 +554,126 @@ def test_build_q_leaves_the_global_rng_alone():
         not torch.equal(pa, pc)
         for pa, pc in zip(a.state_dict().values(), c.state_dict().values(), strict=True)
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# background jobs: control (pause / Stop), one job per pair or sweep, content-hash keys
+
+
+class _StopAt:
+    """A ``genlib.training.Control`` that allows steps ``< at`` and records what it saw."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.seen = at, []
+
+    def before_step(self, step: int) -> bool:
+        self.seen.append(step)
+        return step < self.at
+
+
+def test_fit_stops_when_the_control_says_so():
+    cfg = KLConfig(steps=90, num_frames=10, grid_res=32, n_show=20)
+    ctl = _StopAt(36)
+    res = fit(cfg, device=CPU, control=ctl)
+    assert ctl.seen == list(range(1, 37))  # asked before every step, the loop ended at once
+    assert res.status == "stopped" and res.steps_done == 35 and "stopped" in res.message
+    # the frames so far plus one where it stopped (the model the page shows)
+    assert [f.step for f in res.frames] == [0, 10, 20, 30, 35]
+    full = fit(cfg, device=CPU)  # same seed: the stopped fit is the full one cut short
+    np.testing.assert_array_equal(full.frames[3].samples, res.frames[3].samples)
+    assert fit(cfg, device=CPU, control=_StopAt(1)).frames[0].step == 0  # stopped before step 1
+
+
+def test_fit_pair_is_one_job_and_its_status_reflects_a_stop():
+    cfg = KLConfig(steps=40, num_frames=5, grid_res=32, n_show=20)
+    rows: list[tuple[int, float]] = []
+    ok = fit_pair(
+        cfg, device=CPU, control=_StopAt(10**6), on_step=lambda s, r: rows.append((s, r["step"]))
+    )
+    assert isinstance(ok, KLPair) and ok.status == "ok" and ok.steps_done == 80
+    assert rows == [(s, float(s)) for s in range(1, 81)]  # the reverse fit's steps are offset
+    fwd, rev = ok  # still unpacks
+    assert (fwd.cfg.divergence, rev.cfg.divergence) == ("forward", "reverse")
+    # stopped in the forward half: the reverse fit never trains (its start frame only)
+    ctl = _StopAt(16)
+    a = fit_pair(cfg, device=CPU, control=ctl)
+    assert a.status == "stopped" and a.forward.status == a.reverse.status == "stopped"
+    assert (a.forward.steps_done, a.reverse.steps_done) == (15, 0)
+    assert [f.step for f in a.reverse.frames] == [0] and ctl.seen[-1] == 16
+    # stopped in the reverse half (job step 55 = reverse step 15)
+    ctl = _StopAt(56)
+    b = fit_pair(cfg, device=CPU, control=ctl)
+    assert (b.forward.status, b.reverse.status, b.status) == ("ok", "stopped", "stopped")
+    assert (b.steps_done, b.reverse.steps_done) == (55, 15)
+    assert ctl.seen == list(range(1, 57))
+    # diverged (or infinite) if either fit is, unless stopped
+    for s in ("diverged", "infinite"):
+        assert KLPair(fwd, dataclasses.replace(rev, status=s)).status == "diverged"
+    assert KLPair(dataclasses.replace(fwd, status="diverged"), a.reverse).status == "stopped"
+
+
+def test_seed_sweep_is_one_job_and_keeps_the_finished_seeds_when_stopped():
+    cfg = KLConfig(steps=30, grid_res=32, n_show=40)
+    ctl = _StopAt(75)  # during seed 2 (job steps 61..90)
+    sw = seed_sweep(cfg, [0, 1, 2, 3], device=CPU, control=ctl)
+    assert sw.status == "stopped" and sw.seeds_total == 4
+    assert [r["seed"] for r in sw.rows] == [0, 1] and sum(sw.tally.values()) <= 2
+    assert ctl.seen == list(range(1, 76))
+    full = seed_sweep(cfg, [0, 1], device=CPU)
+    assert full.status == "ok" and full.rows[1]["mean_x"] == sw.rows[1]["mean_x"]
+
+
+def test_job_key_is_a_content_hash_of_the_settings():
+    cfg = KLConfig(target="two_peaks", target_params={"weight": 0.3}, steps=100)
+    key = job_key(cfg)
+    assert re.fullmatch(r"kl:[0-9a-f]{24}", key)
+    same = KLConfig(target="two_peaks", target_params={"weight": 0.3}, steps=100)
+    assert job_key(same) == key  # equal settings, equal keys (a new object)
+    assert job_key(cfg.with_(divergence="forward")) == key  # a pair fits both directions
+    others = {
+        job_key(cfg.with_(seed=1)),
+        job_key(cfg.with_(target_params={"weight": 0.4})),
+        job_key(cfg.with_(target="moons", target_params={})),
+        job_key(cfg, "sweep", seeds=4),
+        job_key(cfg, "sweep", seeds=5),
+        job_key(cfg, "fit"),
+        key,
+    }
+    assert len(others) == 7
+    with pytest.raises(ValueError):
+        job_key(cfg, "nope")  # type: ignore[arg-type]
+
+
+def test_a_pair_runs_and_stops_as_a_background_job():
+    from genlib.jobs import JobQueue
+
+    q = JobQueue(max_workers=1, idle_timeout_s=60, use_cache=False)
+    try:
+        cfg = KLConfig(steps=30, num_frames=4, grid_res=32, n_show=20)
+        job = q.submit_work(
+            job_key(cfg),
+            2 * cfg.steps,
+            lambda on_step, ctl: fit_pair(cfg, device=CPU, on_step=on_step, control=ctl),
+        )
+        assert job.wait(60) and job.state == "done"
+        assert job.result.status == "ok" and job.progress().step == 60 == job.total
+        assert [r["step"] for r in job.history] == list(range(1, 61))
+        big = cfg.with_(steps=5000, seed=1)
+        job = q.submit_work(
+            job_key(big),
+            2 * big.steps,
+            lambda on_step, ctl: fit_pair(big, device=CPU, on_step=on_step, control=ctl),
+        )
+        job.set_rate(200.0)  # slow motion: it is still running when Stop comes
+        t0 = time.monotonic()
+        while job.progress().step < 5:
+            assert time.monotonic() - t0 < 30
+            time.sleep(0.05)
+        job.stop()
+        assert job.wait(5) and job.state == "stopped"
+        res = job.result
+        assert isinstance(res, KLPair) and res.status == "stopped"
+        assert 5 <= res.forward.steps_done < 5000 and res.reverse.steps_done == 0
+        assert res.forward.frames[-1].step == res.forward.steps_done
+    finally:
+        q.shutdown()

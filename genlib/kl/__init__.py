@@ -15,12 +15,16 @@ Modules
 - ``families``: the q families ``GaussianQ``, ``MixtureQ``, ``FlowQ`` (``GenerativeModel``
   subclasses whose ``loss`` is the chosen KL) in the registry ``Q_FAMILIES``; ``build_q``;
 - ``grid``: exact KL values both ways on a grid (``exact_kls``, ``GridCache``, ``grid_kls``);
-- ``fitting``: ``fit``, ``fit_pair``, ``seed_sweep`` and their results ``KLFit`` (frames,
-  ``trace()``, ``to_dict()``), ``KLFrame``, ``SeedSweep``; mode helpers.
+- ``fitting``: ``fit``, ``fit_pair``, ``seed_sweep`` (each takes the loop's ``control``, so it
+  runs as a background job with Stop / Pause / Step) and their results ``KLFit`` (frames,
+  ``trace()``, ``to_dict()``), ``KLFrame``, ``KLPair``, ``SeedSweep`` (with a job ``status``);
+  mode helpers. ``job_key(cfg, kind)``: the content-hash key of such a job.
 
     cfg = KLConfig(target="two_peaks", divergence="reverse", seed=3)
     res = fit(cfg, on_step=progress)      # KLFit: frames, trace(), final, to_dict()
-    fwd, rev = fit_pair(cfg)              # same init, both directions
+    fwd, rev = fit_pair(cfg)              # a KLPair: same init, both directions
+    work = lambda on_step, control: fit_pair(cfg, on_step=on_step, control=control)
+    job = default_queue().submit_work(job_key(cfg), 2 * cfg.steps, work)  # genlib.jobs
 
 The command line (``python -m genlib kl``) lives in ``genlib.cli``.
 """
@@ -42,16 +46,20 @@ from genlib.kl.config import (
     Q_NAMES,
     Divergence,
     FlowCoupling,
+    JobKind,
     KLConfig,
     OptimizerName,
     QFamily,
+    job_key,
 )
 from genlib.kl.families import Q_FAMILIES, FlowQ, GaussianQ, MixtureQ, QDist, build_q
 from genlib.kl.fitting import (
     DOMINANT,
     FitStatus,
+    JobStatus,
     KLFit,
     KLFrame,
+    KLPair,
     SeedSweep,
     fit,
     fit_pair,
@@ -77,6 +85,8 @@ from genlib.kl.grid import (
 __all__ = [
     # config
     "KLConfig",
+    "job_key",
+    "JobKind",
     "QFamily",
     "Divergence",
     "OptimizerName",
@@ -113,8 +123,10 @@ __all__ = [
     "MC_SAMPLES",
     # fitting
     "FitStatus",
+    "JobStatus",
     "KLFrame",
     "KLFit",
+    "KLPair",
     "SeedSweep",
     "frame_steps",
     "fit",

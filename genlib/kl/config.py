@@ -1,10 +1,13 @@
 """``KLConfig``: one KL fit, frozen and validated (the page's cache key, the CLI's arguments).
 
 Training hyper-parameters map onto the common loop's ``TrainConfig`` (``KLConfig.train_config``),
-so a KL fit obeys the same limits as every model page."""
+so a KL fit obeys the same limits as every model page. ``job_key`` names a fit's background job
+(``genlib.jobs``) by content, so equal settings share one job and its result."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
@@ -26,6 +29,8 @@ __all__ = [
     "OPTIMIZERS",
     "FLOW_COUPLINGS",
     "KLConfig",
+    "JobKind",
+    "job_key",
     "MAX_STEPS",
     "MAX_SAMPLES",
     "MAX_FRAMES",
@@ -42,6 +47,7 @@ QFamily = Literal["gaussian", "mixture", "flow"]
 Divergence = Literal["forward", "reverse"]
 OptimizerName = Literal["adam", "sgd"]
 FlowCoupling = Literal["affine", "spline"]
+JobKind = Literal["fit", "pair", "sweep"]
 Q_NAMES: tuple[str, ...] = get_args(QFamily)
 DIVERGENCES: tuple[str, ...] = get_args(Divergence)
 OPTIMIZERS: tuple[str, ...] = get_args(OptimizerName)
@@ -151,6 +157,21 @@ class KLConfig:
         }
         d["init_mean"] = list(self.init_mean)
         return d
+
+
+def job_key(cfg: KLConfig, kind: JobKind = "pair", seeds: int | None = None) -> str:
+    """The job key of a KL computation: ``"kl:"`` + 24 hex digits of the SHA-256 of the canonical
+    JSON (sorted keys, no spaces) of ``kind``, ``cfg.to_dict()`` (target name and parameters
+    included) and ``seeds`` (a sweep's seed count). Equal settings give equal keys; a pair ignores
+    ``cfg.divergence`` (it fits both directions)."""
+    if kind not in get_args(JobKind):
+        raise ValueError(f"unknown KL job kind {kind!r}")
+    config = cfg.to_dict()
+    if kind == "pair":
+        config.pop("divergence")
+    body = {"kind": kind, "config": config, "seeds": seeds}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return "kl:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _check_int(name: str, v: Any, lo: int, hi: int) -> None:

@@ -5,14 +5,22 @@
 and NaN guard as every model. At the steps of ``frame_steps`` a frame records q_θ's parameters,
 its samples (the same display noise in every frame, so the animation is smooth), its density on
 the display grid and the two exact KL values (``exact_kls``). ``fit_pair`` runs both directions
-from the same start; ``seed_sweep`` tallies which mode the fit ends in per seed.
+from the same start (one ``KLPair``); ``seed_sweep`` tallies which mode the fit ends in per seed.
+
+Every entry point takes the loop's ``control`` (``genlib.training.Control``: pause, single steps,
+slow motion, Stop; a ``genlib.jobs.Job``) and an ``on_step`` progress callback, so a fit runs as a
+background job like every model (``JobQueue.submit_work(job_key(cfg), total, work)``). A pair or
+a sweep is one job: its ``on_step`` / ``control`` steps count across the fits (the second fit's
+steps are offset by ``cfg.steps``), and its result has a ``status`` ("ok" | "stopped" |
+"diverged") naming the job's end state. A stopped fit keeps its frames so far, plus one at the
+step it stopped.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,12 +34,14 @@ from genlib.geometry import Bounds, union_bounds
 from genlib.kl.config import MAX_SEEDS, KLConfig
 from genlib.kl.families import GaussianQ, build_q
 from genlib.kl.grid import MAX_SPAN, GridCache, eval_log_q, exact_kls, make_grid
-from genlib.training import OnStep, train
+from genlib.training import Control, OnStep, train
 
 __all__ = [
     "FitStatus",
+    "JobStatus",
     "KLFrame",
     "KLFit",
+    "KLPair",
     "SeedSweep",
     "frame_steps",
     "fit",
@@ -47,6 +57,7 @@ __all__ = [
 ]
 
 FitStatus = Literal["ok", "stopped", "diverged", "infinite"]
+JobStatus = Literal["ok", "stopped", "diverged"]  # a job's end state (``genlib.jobs``)
 DOMINANT = 0.75
 MAX_REFERENCE_MODES = 32
 
@@ -222,6 +233,70 @@ class SeedSweep:
     xs: np.ndarray | None = None  # (R,) display grid and log p there (R, R)
     ys: np.ndarray | None = None
     log_p: np.ndarray | None = None
+    #: "stopped" when the sweep was stopped (``rows`` holds the seeds that finished), "diverged"
+    #: when a seed's fit diverged, else "ok"
+    status: JobStatus = "ok"
+    seeds_total: int = 0  # seeds asked for (``len(rows)`` may be fewer when stopped)
+
+
+@dataclass(frozen=True)
+class KLPair:
+    """``fit_pair``'s result: the forward and the reverse fit from the same start (one job).
+    Unpacks as ``fwd, rev = pair``."""
+
+    forward: KLFit
+    reverse: KLFit
+
+    @property
+    def status(self) -> JobStatus:
+        """The job's end state: "stopped" if either fit was stopped, "diverged" if either
+        diverged (or is infinite at the start), else "ok"."""
+        return _job_status(self.forward, self.reverse)
+
+    @property
+    def steps_done(self) -> int:
+        """Steps of both fits together (the job's progress)."""
+        return self.forward.steps_done + self.reverse.steps_done
+
+    @property
+    def fits(self) -> dict[str, KLFit]:
+        return {"forward": self.forward, "reverse": self.reverse}
+
+    def __iter__(self) -> Iterator[KLFit]:
+        return iter((self.forward, self.reverse))
+
+
+def _job_status(*fits: KLFit) -> JobStatus:
+    if any(f.status == "stopped" for f in fits):
+        return "stopped"
+    if any(f.status in ("diverged", "infinite") for f in fits):
+        return "diverged"
+    return "ok"
+
+
+class _Offset:
+    """A fit's progress callback and control, seen by a job whose steps count across fits."""
+
+    def __init__(self, on_step: OnStep | None, control: Control | None, offset: int) -> None:
+        self.offset = offset
+        self._on_step, self._control = on_step, control
+        self.on_step = None if on_step is None else self._step
+        self.control = None if control is None else self
+
+    def _step(self, step: int, logs: dict[str, float]) -> bool | None:
+        assert self._on_step is not None
+        return self._on_step(step + self.offset, {**logs, "step": float(step + self.offset)})
+
+    def before_step(self, step: int) -> bool:
+        assert self._control is not None
+        return self._control.before_step(step + self.offset)
+
+
+class _Stopped:
+    """A control that stops before the first step (the fits after a Stop)."""
+
+    def before_step(self, step: int) -> bool:
+        return False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -282,16 +357,20 @@ def fit(
     on_step: OnStep | None = None,
     on_frame: Callable[[int, KLFrame], None] | None = None,
     display_res: int = 96,
+    control: Control | None = None,
 ) -> KLFit:
     """Fit q_θ to p by plain gradient steps on ``cfg.divergence`` (the common training loop);
     record ``cfg.num_frames`` frames.
 
     ``on_step(step, logs)`` is the loop's progress callback (every step; return ``False`` to stop:
     ``status="stopped"``, the frames so far are kept); ``on_frame(step, frame)`` sees each frame as
-    it is recorded. Deterministic under ``cfg.seed`` on a given device. Stops with
-    ``status="diverged"`` when the loss or the parameters become NaN/inf (the last finite frame is
-    kept), and with ``status="infinite"`` when the objective is +inf at the start (reverse KL: q_θ
-    puts mass where p = 0, so KL(q‖p) = ∞ and its gradient does not exist)."""
+    it is recorded. ``control.before_step(step)`` (the loop's ``Control``, e.g. a job: pause,
+    slow motion, Stop) runs before every step; when it returns ``False`` the fit stops with
+    ``status="stopped"``, keeping its frames plus one at the step it stopped. Deterministic under
+    ``cfg.seed`` on a given device. Stops with ``status="diverged"`` when the loss or the
+    parameters become NaN/inf (the last finite frame is kept), and with ``status="infinite"`` when
+    the objective is +inf at the start (reverse KL: q_θ puts mass where p = 0, so KL(q‖p) = ∞ and
+    its gradient does not exist)."""
     configure_threads()
     t_start = time.perf_counter()
     dev = torch.device(device) if device is not None else get_device()
@@ -345,9 +424,14 @@ def fit(
     first = snapshot(0, float("nan"))
     assert first is not None  # the start is a finite Gaussian
     add(0, first)
-    result = train(q, target, cfg.train_config(), on_step=hook, device=dev)
+    result = train(q, target, cfg.train_config(), on_step=hook, device=dev, control=control)
     status: FitStatus = result.status
     message = result.message
+    if status == "stopped" and frames[-1].step < result.steps_done:  # where it was stopped
+        last = result.history[-1]["loss"] if result.history else float("nan")
+        fr = snapshot(result.steps_done, float(last))
+        if fr is not None:
+            add(result.steps_done, fr)
     if broken_at[0]:
         status = "diverged"
         message = (
@@ -383,23 +467,49 @@ def fit(
     )
 
 
-def fit_pair(cfg: KLConfig, **kw: Any) -> tuple[KLFit, KLFit]:
-    """(forward fit, reverse fit) of ``cfg`` from the same start (same init and seed); ``kw`` as
-    for ``fit``."""
-    return fit(cfg.with_(divergence="forward"), **kw), fit(cfg.with_(divergence="reverse"), **kw)
+def fit_pair(
+    cfg: KLConfig,
+    *,
+    on_step: OnStep | None = None,
+    control: Control | None = None,
+    **kw: Any,
+) -> KLPair:
+    """The forward and the reverse fit of ``cfg`` from the same start (same init and seed), as
+    one job of ``2 * cfg.steps`` steps: the reverse fit's steps reach ``on_step`` and ``control``
+    offset by ``cfg.steps``. After a Stop the reverse fit does not train (``stopped`` at step 0,
+    its start frame only). ``kw`` as for ``fit``."""
+    fwd = fit(cfg.with_(divergence="forward"), on_step=on_step, control=control, **kw)
+    second = _Offset(on_step, control, cfg.steps)
+    ctl: Control | None = _Stopped() if fwd.status == "stopped" else second.control
+    rev = fit(cfg.with_(divergence="reverse"), on_step=second.on_step, control=ctl, **kw)
+    return KLPair(fwd, rev)
 
 
-def seed_sweep(cfg: KLConfig, seeds: Sequence[int], **kw: Any) -> SeedSweep:
+def seed_sweep(
+    cfg: KLConfig,
+    seeds: Sequence[int],
+    *,
+    on_step: OnStep | None = None,
+    control: Control | None = None,
+    **kw: Any,
+) -> SeedSweep:
     """Fit ``cfg`` once per seed (≤ ``MAX_SEEDS``; two frames each) and tally the mode q_θ picks:
-    the mode nearest to most of q_θ's final samples."""
+    the mode nearest to most of q_θ's final samples. One job of ``len(seeds) * cfg.steps`` steps
+    (seed i's steps reach ``on_step`` / ``control`` offset by ``i * cfg.steps``); after a Stop the
+    rows hold the seeds that finished (``status="stopped"``)."""
     seeds = [int(s) for s in seeds]
     if not (1 <= len(seeds) <= MAX_SEEDS):
         raise ValueError(f"seed_sweep takes 1 to {MAX_SEEDS} seeds")
     rows: list[dict[str, Any]] = []
     tally: dict[int, int] = {}
     res: KLFit | None = None
-    for s in seeds:
-        res = fit(cfg.with_(seed=s, num_frames=2), **kw)
+    fits: list[KLFit] = []
+    for i, s in enumerate(seeds):
+        off = _Offset(on_step, control, i * cfg.steps)
+        res = fit(cfg.with_(seed=s, num_frames=2), on_step=off.on_step, control=off.control, **kw)
+        fits.append(res)
+        if res.status == "stopped":
+            break
         fin = res.final
         fr = None if res.modes is None else mode_fractions(fin.samples, np.asarray(res.modes))
         picked = None if fr is None else picked_mode(fr)
@@ -428,4 +538,6 @@ def seed_sweep(cfg: KLConfig, seeds: Sequence[int], **kw: Any) -> SeedSweep:
         res.xs,
         res.ys,
         res.log_p,
+        status=_job_status(*fits),
+        seeds_total=len(seeds),
     )

@@ -16,7 +16,7 @@ from genlib import viz
 from genlib.checkpoints import checkpoint_bytes
 from genlib.device import make_generator
 from genlib.models.base import HasLogProb
-from genlib.runs import Trained, evaluate
+from genlib.runs import EVAL_N, Trained, evaluate
 from genlib.ui.export import csv_button, figure
 from genlib.ui.i18n import t
 
@@ -156,7 +156,7 @@ def field_panel(
     )
 
 
-def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
+def evaluate_cached(trained: Trained, n: int = EVAL_N) -> dict[str, float]:
     """``genlib.runs.evaluate`` cached per trained model (no rendering); the metrics a job or a
     checkpoint already holds are used as they are."""
     n = int(min(n, 20_000))
@@ -165,7 +165,7 @@ def evaluate_cached(trained: Trained, n: int = 5000) -> dict[str, float]:
     return _evaluate(result_id(trained), trained, n)
 
 
-def metrics_panel(trained: Trained, n: int = 5000) -> dict[str, float]:
+def metrics_panel(trained: Trained, n: int = EVAL_N) -> dict[str, float]:
     """Metrics table: sample metrics with their noise floors (the value for two samples of p
     itself) and, for models with a density, exact KL(p‖q) = NLL − H(p)."""
     with st.spinner(t("common.evaluating")):
@@ -222,7 +222,7 @@ def metrics_panel(trained: Trained, n: int = 5000) -> dict[str, float]:
     return m
 
 
-def downloads(trained: Trained, n: int = 5000) -> None:
+def downloads(trained: Trained, n: int = EVAL_N) -> None:
     """Download buttons: model samples (CSV) and the checkpoint (weights_only ``.pt``)."""
     stem = f"{trained.spec.model}_{trained.spec.target.name}_{trained.spec.key()[:8]}"
     c1, c2 = st.columns(2)
