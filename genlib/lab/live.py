@@ -17,6 +17,7 @@ milliseconds (the job keeps the cost under its time budget).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,9 @@ __all__ = [
 LIVE_SAMPLES = 600
 LIVE_GRID = 32
 DENSITY_FAMILIES = ("flow", "autoregressive", "rbm")
+FIELD_FAMILIES = ("score_matching", "ncsn", "ddpm", "sde", "flow_matching")
+#: fewer samples for families whose sampler runs many network evaluations per point
+LIVE_SAMPLES_BY_FAMILY = {"score_matching": 300, "ncsn": 300, "sde": 300, "ddpm": 400}
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,49 @@ def _gan_extra(model, target, generator, bounds) -> dict[str, Any]:
     return {"grid": _np(d), "grid_res": LIVE_GRID, "grid_kind": "D"}
 
 
+LIVE_FIELD_GRID = 15
+
+
+def _field_extra(model, target, generator, bounds) -> dict[str, Any]:
+    """The learned score/velocity at the family's default level next to the exact one."""
+    from genlib.lab.fields import compare_fields, default_level
+
+    level = default_level(model)
+    cmp = compare_fields(model, target, level, bounds, grid_size=LIVE_FIELD_GRID)
+    label = (
+        "" if level is None else f"{cmp.kind} at level {level:g} (a = {cmp.a:.3g}, s = {cmp.s:.3g})"
+    )
+    return {
+        "field_pts": _np(cmp.points),
+        "field": _np(cmp.learned.reshape(-1, 2)),
+        "field_true": None if cmp.exact is None else _np(cmp.exact.reshape(-1, 2)),
+        "level_label": label,
+    }
+
+
 LIVE_EXTRAS.update({name: _density_extra for name in DENSITY_FAMILIES})
 LIVE_EXTRAS["gan"] = _gan_extra
+LIVE_EXTRAS.update({name: _field_extra for name in FIELD_FAMILIES})
+#: families whose lab module defines ``live_extra(model, target, generator, bounds)``; it
+#: replaces (RBM: adds to) the generic extra above
+FAMILY_LIVE_MODULES = {"vae": "genlib.lab.vae", "rbm": "genlib.lab.rbm", "gan": "genlib.lab.gan"}
+
+
+def _family_extra(family: str) -> Extra | None:
+    base = LIVE_EXTRAS.get(family)
+    mod_name = FAMILY_LIVE_MODULES.get(family)
+    if mod_name is None:
+        return base
+    fn = getattr(importlib.import_module(mod_name), "live_extra", None)
+    if fn is None:
+        return base
+    if base is None:
+        return fn
+
+    def both(model, target, generator, bounds) -> dict[str, Any]:
+        return {**base(model, target, generator, bounds), **fn(model, target, generator, bounds)}
+
+    return both
 
 
 def live_view(
@@ -102,12 +147,13 @@ def live_view(
 ) -> LiveView:
     """The live view of ``model`` (a family of ``genlib.models``) on ``target``."""
     bounds: Bounds = tuple(float(b) for b in target.bounds)  # type: ignore[assignment]
+    n = min(n, LIVE_SAMPLES_BY_FAMILY.get(family, n))
     with torch.no_grad():
         x = model.sample(n, generator=generator)
     x = _np(x)
     x = x[np.isfinite(x).all(1)]
     kw: dict[str, Any] = {}
-    extra = LIVE_EXTRAS.get(family)
+    extra = _family_extra(family)
     if extra is None and isinstance(model, HasLogProb) and family in DENSITY_FAMILIES:
         extra = _density_extra
     if extra is not None:
