@@ -102,8 +102,9 @@ def _field_extra(model, target, generator, bounds) -> dict[str, Any]:
 
     level = default_level(model)
     cmp = compare_fields(model, target, level, bounds, grid_size=LIVE_FIELD_GRID)
-    label = (
-        "" if level is None else f"{cmp.kind} at level {level:g} (a = {cmp.a:.3g}, s = {cmp.s:.3g})"
+    sym = "v_θ vs u_τ" if cmp.kind == "velocity" else "s_θ vs ∇log p"
+    label = f"{sym} · a = {cmp.a:.3g}, s = {cmp.s:.3g}" + (
+        "" if level is None else f" (level {level:g})"
     )
     return {
         "field_pts": _np(cmp.points),

@@ -198,7 +198,8 @@ def _live_body(key: str, page: str, spec: RunSpec | None = None) -> None:
                 frame.view,
                 target_grid=_target_grid(spec.target, bounds, 60),
                 labels=live_labels(),
-                title=t("common.live_title", step=frame.step),
+                title=t("common.live_title", step=frame.step)
+                + (f" · {frame.view.level_label}" if frame.view.level_label else ""),
                 height=440,
             )
             st.plotly_chart(fig, key=f"{page}_live_fig", config={"displayModeBar": False})
