@@ -5,10 +5,12 @@ import streamlit as st
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.score_matching import expand_bounds, learned_vs_true
+from genlib.geometry import expand_bounds
+from genlib.lab.fields import compare_fields
+from genlib.lab.forward import ForwardConfig
 from genlib.processes import DDPMSchedule
 from genlib.viz.diffusion import reverse_trajectory_figure, schedule_curves
-from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
+from genlib.viz.diffusion_forward import forward_diffusion_figure
 
 P = "ddpm"
 ui.setup_page(P)
@@ -59,8 +61,7 @@ def trajectory(rid: str, _model, n: int, seed: int):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def field(rid: str, _model, _target, t: int, zoom: float, res: int):
-    cmp = learned_vs_true(_model, _target, t, expand_bounds(tbounds, zoom), res)
-    return cmp.xs.numpy(), cmp.ys.numpy(), cmp.learned.numpy(), cmp.true.numpy(), cmp.log_p.numpy()
+    return compare_fields(_model, _target, t, expand_bounds(tbounds, zoom), res)
 
 
 # --- ᾱ_T and the schedule ------------------------------------------------------------------------
@@ -123,16 +124,11 @@ t_pick = c[0].slider(ui.t(f"{P}.t_pick"), 1, sched.T, max(1, sched.T // 10), key
 zoom = c[1].select_slider(ui.t(f"{P}.zoom"), [1.0, 1.5, 2.0, 3.0], 1.0, key=f"{P}_zoom")
 res = c[2].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[3].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
-xs, ys, learned, true, logp = field(rid, model, target, int(t_pick), float(zoom), int(res))
 ui.field_panel(
     P,
     spec.target,
-    xs,
-    ys,
-    learned,
-    true,
+    field(rid, model, target, int(t_pick), float(zoom), int(res)),
     expand_bounds(tbounds, float(zoom)),
-    log_p=logp,
     names=("−ε_θ/√(1−ᾱ_t)", "∇ log p_t"),
     normalise=normalise,
     name=f"{P}_{spec.target.name}_field_t{t_pick}",

@@ -3,13 +3,8 @@
 import streamlit as st
 
 from genlib import ui, viz
-from genlib.viz.diffusion_forward import (
-    MAX_FORWARD_FRAMES,
-    MAX_FORWARD_PARTICLES,
-    ForwardConfig,
-    forward_diffusion_figure,
-    schedule_figure,
-)
+from genlib.lab.forward import MAX_FORWARD_FRAMES, MAX_FORWARD_PARTICLES, ForwardConfig
+from genlib.viz.diffusion_forward import forward_diffusion_figure, schedule_figure
 
 P = "distributions"
 ui.setup_page(P)

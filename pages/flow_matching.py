@@ -2,12 +2,13 @@
 exact likelihood by the continuity equation."""
 
 import streamlit as st
-import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.processes import conditional_trajectories, make_path
-from genlib.viz.sde import conditional_paths_figure, field_comparison_figure
+from genlib.lab.fields import compare_fields
+from genlib.lab.flow_matching import exact_trajectory, target_conditional_paths
+from genlib.processes import make_path
+from genlib.viz.sde import conditional_paths_figure
 
 P = "flow_matching"
 ui.setup_page(P)
@@ -43,10 +44,8 @@ path_kind = dict(spec.model_params).get("path", "ot")
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def conditional(target_key: str, _spec, kind: str, n: int, seed: int):
-    g = make_generator(seed)
-    x = _spec.build().sample(n, generator=g)
-    frames, taus = conditional_trajectories(make_path(kind), x, torch.randn(n, 2, generator=g), 40)
-    return frames.numpy(), taus.numpy()
+    tr = target_conditional_paths(make_path(kind), _spec.build(), n, 40, seed)
+    return tr.xs.numpy(), tr.ts.numpy()
 
 
 # --- the conditional probability path (no training needed) ---------------------------------------
@@ -69,7 +68,7 @@ rid = f"{spec.key()}:{trained.result.status}:{trained.result.steps_done}"
 def trajectories(rid: str, _model, _target, n: int, seed: int, exact: bool):
     g = make_generator(seed)
     if exact:
-        tr = _model.true_trajectory(_target, n, 50, generator=g)
+        tr = exact_trajectory(_model, _target, n, 50, generator=g)
     else:
         tr = _model.trajectory(n, 50, generator=g)
     return tr.xs.cpu().numpy(), tr.ts.cpu().numpy()
@@ -77,10 +76,7 @@ def trajectories(rid: str, _model, _target, n: int, seed: int, exact: bool):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def velocity_field(rid: str, _model, _target, tau: float, res: int):
-    xs, ys, pts = viz.grid(bounds, res)
-    f = _model.velocity_field(torch.as_tensor(pts, dtype=torch.float32), tau, _target)
-    arr = [None if v is None else v.numpy() for v in (f.learned, f.true, f.error, f.log_p)]
-    return xs, ys, pts, arr
+    return compare_fields(_model, _target, tau, bounds, res)
 
 
 # --- ODE trajectories: learned velocity vs the exact marginal velocity -----------------------------
@@ -117,27 +113,17 @@ c = st.columns(3)
 tau = c[0].slider(ui.t(f"{P}.tau"), 0.0, 1.0, 0.5, 0.05, key=f"{P}_tau")
 res = c[1].slider(ui.t(f"{P}.res"), 9, 31, 19, 2, key=f"{P}_res")
 normalise = c[2].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
-xs_f, ys_f, pts, (learned, true, err, log_pt) = velocity_field(
-    rid, model, target, float(tau), int(res)
-)
-fig = field_comparison_figure(
-    pts,
-    learned,
-    true,
-    err,
+ui.field_panel(
+    P,
+    spec.target,
+    velocity_field(rid, model, target, float(tau), int(res)),
     bounds,
-    xs=xs_f,
-    ys=ys_f,
-    log_p=log_pt,
-    titles=[ui.t(f"{P}.field_learned"), ui.t(f"{P}.field_true"), ui.t(f"{P}.field_error")],
     names=("v_θ(x, τ)", "u_τ(x)", "‖v_θ − u_τ‖"),
+    titles=(ui.t(f"{P}.field_learned"), ui.t(f"{P}.field_true"), ui.t(f"{P}.field_error")),
     normalise=normalise,
+    name=f"fm_velocity_tau{tau:.2f}",
+    points=False,
 )
-data = {"x1": pts[:, 0], "x2": pts[:, 1], "v1": learned[:, 0], "v2": learned[:, 1]}
-if true is not None:
-    data.update({"u1": true[:, 0], "u2": true[:, 1], "error": err})
-ui.figure(fig, f"fm_velocity_tau{tau:.2f}", data=data)
-st.caption(ui.t(f"{P}.field_caption" if true is not None else f"{P}.field_no_exact"))
 
 # --- exact likelihood -----------------------------------------------------------------------------
 ui.likelihood_panel(P, trained, bounds, "fm_likelihood")

@@ -6,14 +6,16 @@ import streamlit as st
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.models.ncsn import mode_weights, ncsn_langevin_demo
-from genlib.models.score_matching import expand_bounds, learned_vs_true
+from genlib.geometry import expand_bounds
+from genlib.lab.fields import compare_fields
+from genlib.lab.forward import ForwardConfig
+from genlib.lab.ncsn import mode_weights, ncsn_langevin_demo
 from genlib.viz.diffusion import (
     final_samples_figure,
     reverse_trajectory_figure,
     schedule_curves,
 )
-from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
+from genlib.viz.diffusion_forward import forward_diffusion_figure
 
 P = "ncsn"
 ui.setup_page(P)
@@ -56,8 +58,7 @@ sigmas = model.sigma_list  # σ_1 > … > σ_L
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def field(rid: str, _model, _target, sigma: float, zoom: float, res: int):
-    cmp = learned_vs_true(_model, _target, sigma, expand_bounds(tbounds, zoom), res)
-    return cmp.xs.numpy(), cmp.ys.numpy(), cmp.learned.numpy(), cmp.true.numpy(), cmp.log_p.numpy()
+    return compare_fields(_model, _target, sigma, expand_bounds(tbounds, zoom), res)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -106,16 +107,11 @@ zoom = c[1].select_slider(ui.t(f"{P}.zoom"), [1.0, 1.5, 2.0, 3.0], 1.0, key=f"{P
 res = c[2].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[3].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
 fb = expand_bounds(tbounds, float(zoom))
-xs, ys, learned, true, logp = field(rid, model, target, float(sigma), float(zoom), int(res))
 ui.field_panel(
     P,
     spec.target,
-    xs,
-    ys,
-    learned,
-    true,
+    field(rid, model, target, float(sigma), float(zoom), int(res)),
     fb,
-    log_p=logp,
     names=("s_θ(x, σ)", "∇ log p_σ"),
     normalise=normalise,
     name=f"{P}_{spec.target.name}_field_sigma{sigma:.3g}",

@@ -4,12 +4,15 @@ from the data with the learned and the exact score, forward diffusion of the sam
 import streamlit as st
 
 from genlib import ui, viz
-from genlib.models.score_matching import MAX_CHAINS, expand_bounds, langevin_demo, learned_vs_true
+from genlib.geometry import expand_bounds
+from genlib.lab.fields import compare_fields
+from genlib.lab.forward import ForwardConfig
+from genlib.lab.langevin import MAX_CHAINS, langevin_demo
 from genlib.viz.diffusion import (
     final_samples_figure,
     reverse_trajectory_figure,
 )
-from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
+from genlib.viz.diffusion_forward import forward_diffusion_figure
 
 P = "score_matching"
 ui.setup_page(P)
@@ -47,14 +50,13 @@ tbounds = ui.target_bounds(spec.target)
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def field(rid: str, _model, _target, zoom: float, res: int):
-    cmp = learned_vs_true(_model, _target, None, expand_bounds(tbounds, zoom), res)
-    return cmp.xs.numpy(), cmp.ys.numpy(), cmp.learned.numpy(), cmp.true.numpy(), cmp.log_p.numpy()
+    return compare_fields(_model, _target, None, expand_bounds(tbounds, zoom), res)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def chains(rid: str, _model, _target, init: str, n: int, steps: int, eps: float, seed: int):
     demo = langevin_demo(_model, _target, init, n, steps, eps, num_frames=60, seed=seed)
-    return demo.learned.xs.numpy(), demo.learned.ts.numpy(), demo.true.xs[-1].numpy()
+    return demo.learned.xs.numpy(), demo.learned.ts.numpy(), demo.exact.xs[-1].numpy()
 
 
 # --- learned vs exact score ----------------------------------------------------------------------
@@ -64,16 +66,11 @@ zoom = c[0].select_slider(ui.t(f"{P}.zoom"), [1.0, 1.5, 2.0, 3.0], 2.0, key=f"{P
 res = c[1].slider(ui.t(f"{P}.grid"), 9, 35, 21, 2, key=f"{P}_grid")
 normalise = c[2].toggle(ui.t(f"{P}.normalise"), value=False, key=f"{P}_normalise")
 fb = expand_bounds(tbounds, float(zoom))
-xs, ys, learned, true, logp = field(rid, model, target, float(zoom), int(res))
 ui.field_panel(
     P,
     spec.target,
-    xs,
-    ys,
-    learned,
-    true,
+    field(rid, model, target, float(zoom), int(res)),
     fb,
-    log_p=logp,
     names=("s_θ", "∇ log p"),
     normalise=normalise,
     name=f"{P}_{spec.target.name}_field",

@@ -2,12 +2,12 @@
 PF-ODE likelihood, forward diffusion."""
 
 import streamlit as st
-import torch
 
 from genlib import ui, viz
 from genlib.device import make_generator
-from genlib.viz.diffusion_forward import ForwardConfig, forward_diffusion_figure
-from genlib.viz.sde import field_comparison_figure
+from genlib.lab.fields import compare_fields
+from genlib.lab.forward import ForwardConfig
+from genlib.viz.diffusion_forward import forward_diffusion_figure
 
 P = "sde"
 ui.setup_page(P)
@@ -52,10 +52,7 @@ def trajectories(rid: str, _model, lam: float, n: int, frames: int, seed: int):
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def score_field(rid: str, _model, _target, t: float, res: int):
-    xs, ys, pts = viz.grid(bounds, res)
-    f = _model.score_field(torch.as_tensor(pts, dtype=torch.float32), t, _target)
-    arr = [None if v is None else v.numpy() for v in (f.learned, f.true, f.error, f.log_p)]
-    return xs, ys, pts, arr
+    return compare_fields(_model, _target, t, bounds, res)
 
 
 # --- reverse-time sampling: the λ family ---------------------------------------------------------
@@ -92,26 +89,17 @@ t_field = c[0].select_slider(
 )
 res = c[1].slider(ui.t(f"{P}.res"), 9, 31, 19, 2, key=f"{P}_res")
 normalise = c[2].toggle(ui.t(f"{P}.normalise"), value=True, key=f"{P}_normalise")
-xs_f, ys_f, pts, (learned, true, err, log_pt) = score_field(
-    rid, model, target, float(t_field), int(res)
-)
-fig = field_comparison_figure(
-    pts,
-    learned,
-    true,
-    err,
+ui.field_panel(
+    P,
+    spec.target,
+    score_field(rid, model, target, float(t_field), int(res)),
     bounds,
-    xs=xs_f,
-    ys=ys_f,
-    log_p=log_pt,
-    titles=[ui.t(f"{P}.field_learned"), ui.t(f"{P}.field_true"), ui.t(f"{P}.field_error")],
+    names=("s_θ(x, t)", "∇ log p_t(x)", "error"),
+    titles=(ui.t(f"{P}.field_learned"), ui.t(f"{P}.field_true"), ui.t(f"{P}.field_error")),
     normalise=normalise,
+    name=f"sde_score_t{t_field}",
+    points=False,
 )
-data = {"x1": pts[:, 0], "x2": pts[:, 1], "s1": learned[:, 0], "s2": learned[:, 1]}
-if true is not None:
-    data.update({"true1": true[:, 0], "true2": true[:, 1], "error": err})
-ui.figure(fig, f"sde_score_t{t_field}", data=data)
-st.caption(ui.t(f"{P}.field_caption" if true is not None else f"{P}.field_no_exact"))
 
 # --- exact likelihood by the PF-ODE ---------------------------------------------------------------
 ui.likelihood_panel(P, trained, bounds, "sde_pf_ode_likelihood")

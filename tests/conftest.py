@@ -81,3 +81,61 @@ def fast_preset_quality(tmp_path, monkeypatch):
         return sw / noise_floor(p, 2000), kl["kl"]
 
     return measure
+
+
+@pytest.fixture
+def train_in_app():
+    """``train_in_app(at, page_key, timeout=120)``: click ``{page_key}_train`` and rerun until the
+    background job's live panel (its ``{page_key}_stop`` button) is gone, i.e. the result panels
+    are on the page. Returns ``at``."""
+    import time
+
+    def has_stop(at, page_key: str) -> bool:
+        return any(b.key == f"{page_key}_stop" for b in at.button)
+
+    def train(at, page_key: str, timeout: float = 120):
+        at.button(key=f"{page_key}_train").click().run()
+        assert not at.exception, at.exception
+        t0 = time.monotonic()
+        while has_stop(at, page_key):
+            assert time.monotonic() - t0 < timeout, f"{page_key}: training did not finish"
+            time.sleep(0.3)
+            at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return train
+
+
+@pytest.fixture
+def app_url():
+    """``app_url(page, query, lang="en")`` -> a run ``AppTest`` of ``app.py`` opened with the
+    query parameters ``query`` (a link such as ``/gan?gan_z_dim=3``) and switched to ``page``."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(page: str, query: dict[str, str], lang: str = "en", timeout: float = 120):
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+        at.session_state["_genlib_lang"] = lang
+        for k, v in query.items():
+            at.query_params[k] = v
+        at.run()
+        at.switch_page(page)
+        at.run()
+        return at
+
+    return make
+
+
+@pytest.fixture
+def chart_keys():
+    """``chart_keys(at)`` -> the user keys of the plotly charts on the page (the ``key`` of
+    ``st.plotly_chart``; ``genlib.ui.figure(fig, name)`` uses ``fig_{name}``)."""
+
+    def keys(at) -> set[str]:
+        out = set()
+        for c in at.get("plotly_chart"):
+            cid = c.proto.id
+            out.add(cid.split("-", 2)[-1] if cid.startswith("$$ID-") else cid)
+        return out
+
+    return keys

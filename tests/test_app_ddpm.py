@@ -4,6 +4,7 @@ and shows ᾱ_T, the ancestral-sampling animation with x̂0, the learned-vs-exac
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -11,8 +12,20 @@ PAGE = "pages/ddpm.py"
 P = "ddpm"
 
 
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -34,7 +47,7 @@ def test_ddpm_page_trains_and_shows_panels(app_test):
     # the rescaled linear schedule reaches the prior even for T = 10: ᾱ_T is shown, no warning
     shown = [m.value for m in at.metric if m.label == "ᾱ_T"]
     assert shown and float(shown[0]) < 1e-3 and not at.warning
-    at.button(key=f"{P}_train").click().run()
+    _wait(at.button(key=f"{P}_train").click().run())
     assert not at.exception and not at.error
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}

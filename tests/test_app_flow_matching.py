@@ -5,14 +5,28 @@ learned vs exact velocity, exact likelihood, metrics)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 PAGE = "pages/flow_matching.py"
+P = "flow_matching"
+
+
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
 
 
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -31,7 +45,7 @@ def test_flow_matching_page_trains_and_shows_panels(app_test):
     at = app_test(page=PAGE)
     at.number_input(key="flow_matching_steps").set_value(40)
     at.button(key="flow_matching_apply").click().run()
-    at.button(key="flow_matching_train").click().run()
+    _wait(at.button(key="flow_matching_train").click().run())
     assert not at.exception and not at.error
     specs = _specs(at)
     assert len([s for s in specs if s.get("frames")]) == 3  # conditional, learned ODE, exact ODE

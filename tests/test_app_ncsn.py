@@ -4,6 +4,7 @@ ladder, the learned-vs-exact score of p_σ, annealed Langevin and plain vs annea
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -13,8 +14,20 @@ PAGE = "pages/ncsn.py"
 P = "ncsn"
 
 
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
+
+
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -33,7 +46,7 @@ def test_ncsn_page_trains_and_shows_panels(app_test):
     at.slider(key=f"{P}_levels").set_value(3)
     at.button(key=f"{P}_apply").click().run()
     assert not at.exception
-    at.button(key=f"{P}_train").click().run()
+    _wait(at.button(key=f"{P}_train").click().run())
     assert not at.exception and not at.error
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}

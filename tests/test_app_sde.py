@@ -5,21 +5,35 @@ likelihood, metrics with the exact KL."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 PAGE = "pages/sde.py"
+P = "sde"
+
+
+def _wait(at, timeout: float = 120.0):
+    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
+    t0 = time.monotonic()
+    while any(b.key == f"{P}_stop" for b in at.button):
+        assert time.monotonic() - t0 < timeout, "training did not finish"
+        time.sleep(0.3)
+        at.run()
+    return at
 
 
 def _specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    """The page's own figures (the live panel's training replay left out)."""
+    charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
+    return [json.loads(c.proto.spec) for c in charts]
 
 
 def _train_tiny(at, steps: int = 40):
     at.number_input(key="sde_steps").set_value(steps)
     at.button(key="sde_apply").click().run()
     assert not at.exception
-    at.button(key="sde_train").click().run()
+    _wait(at.button(key="sde_train").click().run())
     assert not at.exception
     return at
 

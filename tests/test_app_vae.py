@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -11,26 +10,24 @@ PAGE = "pages/vae.py"
 P = "vae"
 
 
-def _train_tiny(at, steps: int = 60, **widgets):
+PANELS = {
+    "vae_result_fig",  # the skeleton's result view
+    "fig_vae_data_latent",
+    "fig_vae_samples",
+    "fig_vae_elbo_terms",
+    "fig_vae_bounds",
+    "fig_vae_generation",
+}
+
+
+def _train_tiny(at, train_in_app, steps: int = 60, **widgets):
     at.selectbox(key="vae_target").set_value("8gaussians").run()  # exact GMM density: fast
     at.number_input(key="vae_steps").set_value(steps)
     for key, value in widgets.items():
         at.selectbox(key=key).set_value(value)
     at.button(key="vae_apply").click().run()
     assert not at.exception
-    _wait(at.button(key="vae_train").click().run())
-    assert not at.exception
-    return at
-
-
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+    return train_in_app(at, P)
 
 
 def _specs(at) -> list[dict]:
@@ -47,9 +44,26 @@ def test_vae_page_renders(app_test, lang):
     assert at.button(key="vae_train")  # not trained yet: a Train button
 
 
-def test_vae_page_trains_and_shows_panels(app_test):
-    at = _train_tiny(app_test(page=PAGE))
+def test_vae_page_opens_from_a_link(app_url):
+    at = app_url(
+        PAGE,
+        {
+            "vae_latent_dim": "1",
+            "vae_decoder_var": "learned per z and axis: σ_θ(z)",
+            "vae_beta": "0.5",
+        },
+    )
+    assert not at.exception and not at.error
+    assert at.selectbox(key="vae_latent_dim").value == 1
+    assert at.selectbox(key="vae_decoder_var").value == "learned"
+    assert at.number_input(key="vae_beta").value == 0.5
+    assert at.number_input(key="vae_decoder_std").value == 0.1  # the preset's
+
+
+def test_vae_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
+    at = _train_tiny(app_test(page=PAGE), train_in_app)
     assert not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     assert len(specs) >= 5  # data/latent, samples, ELBO terms, bounds, generation (+ loss)
     names = {tr.get("name") for s in specs for tr in s["data"]}
@@ -62,7 +76,17 @@ def test_vae_page_trains_and_shows_panels(app_test):
     # colour switch, then a 1D latent: z against σ_φ(x) in the latent panel
     at.radio(key="vae_colour_by").set_value("x1").run()
     assert not at.exception
-    at = _train_tiny(at, steps=40, vae_latent_dim=1)
+    at.select_slider(key="vae_k_max").set_value(10).run()
+    assert not at.exception
+    df = next(d.value for d in at.dataframe if "gap to log q_θ(x)" in d.value.columns)
+    assert list(df.iloc[:, 0]) == [
+        "ELBO",
+        "IWAE K=1",
+        "IWAE K=3",
+        "IWAE K=10",
+        "log q_θ(x) (quadrature)",
+    ]
+    at = _train_tiny(at, train_in_app, steps=40, vae_latent_dim=1)
     assert not at.error
     latent = [s for s in _specs(at) if any(tr.get("name") == "μ_φ(x)" for tr in s["data"])]
     assert latent and latent[0]["layout"]["yaxis2"]["title"]["text"] == "σ_φ(x)"

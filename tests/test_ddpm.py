@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from genlib import models
+from genlib import distributions, models
+from genlib.lab.fields import compare_fields
 from genlib.models.ddpm import DDPM
 from genlib.processes.ddpm import DDPMSchedule
+from genlib.processes.forward import simulate_ddpm_chain
 from genlib.runs import RunSpec, evaluate, run
 
 
@@ -98,11 +100,10 @@ def test_loss_is_the_eps_prediction_error():
     torch.manual_seed(0)
     model = DDPM(hidden=32, depth=2, T=40)
     x0 = torch.randn(256, 2)
-    torch.manual_seed(123)
-    loss = model.loss(x0)
-    torch.manual_seed(123)
-    t = torch.randint(1, 41, (256,))
-    eps = torch.randn_like(x0)
+    loss = model.loss(x0, generator=torch.Generator().manual_seed(123))
+    g = torch.Generator().manual_seed(123)  # the same draws, in the same order: t, then ε
+    t = torch.randint(1, 41, (256,), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
     ab = model.schedule.alpha_bar[t - 1].float()[:, None]
     xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
     ref = ((eps - model.eps(xt, t)) ** 2).sum(-1).mean()
@@ -142,3 +143,41 @@ def test_ddpm_fast_reaches_the_floor_on_8gaussians(tmp_path, monkeypatch):
     trained = run(spec, use_cache=False)
     metrics = evaluate(trained, n=3000)
     assert metrics["sliced_wasserstein"] < 3 * metrics["sliced_wasserstein_floor"], metrics
+
+
+# --- one vocabulary: marginal_at and the field comparison ------------------------------------
+def test_marginal_at_matches_the_simulated_forward_chain():
+    """The level is the step t: marginal_at(t) = (√ᾱ_t, √(1−ᾱ_t)) are the moments of q(x_t | x_0),
+    checked against the Markov chain x_t = √α_t x_{t-1} + √β_t z simulated from a point mass."""
+    model = DDPM(hidden=16, depth=2, T=100)
+    n = 40_000
+    x0 = torch.tensor([1.5, -2.0], dtype=torch.float64).expand(n, 2).clone()
+    xs, steps = simulate_ddpm_chain(
+        x0, model.schedule, num_frames=5, generator=torch.Generator().manual_seed(0)
+    )
+    assert steps == [0, 25, 50, 75, 100]
+    for xt, t in zip(xs, steps, strict=True):
+        a, s = model.marginal_at(t)
+        assert a * a + s * s == pytest.approx(1.0)  # variance preserving
+        assert torch.allclose(xt.mean(0), a * x0[0], atol=5 * s / n**0.5 + 1e-9)
+        if t:
+            assert torch.allclose(xt.var(0), torch.full((2,), s * s, dtype=xt.dtype), rtol=0.03)
+        else:
+            assert (a, s) == (1.0, 0.0)
+    assert model.marginal_at(None) == model.marginal_at(1)
+    with pytest.raises(ValueError):
+        model.marginal_at(101)
+
+
+def test_field_comparison_is_the_exact_score_at_marginal_at():
+    target = distributions.build("8gaussians")
+    torch.manual_seed(0)
+    model = DDPM(hidden=16, depth=2, T=50).eval()
+    cmp = compare_fields(model, target, 10, target.bounds, grid_size=8)
+    a, s = model.marginal_at(10)
+    pts = cmp.points
+    assert (cmp.kind, cmp.level, cmp.a, cmp.s, cmp.weight) == ("score", 10.0, a, s, s)
+    torch.testing.assert_close(cmp.exact.reshape(-1, 2), target.score_t(pts, a, s))
+    torch.testing.assert_close(cmp.log_p.reshape(-1), target.log_prob_t(pts, a, s))
+    with torch.no_grad():
+        torch.testing.assert_close(cmp.learned.reshape(-1, 2), model.score(pts, 10))

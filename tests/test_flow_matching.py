@@ -10,7 +10,9 @@ import torch
 
 from genlib import models
 from genlib.distributions.base import GaussianMixture
-from genlib.models.base import HasLogProb, HasVelocity
+from genlib.lab.fields import compare_fields, field_kind
+from genlib.lab.flow_matching import conditional_paths, exact_trajectory, target_conditional_paths
+from genlib.models.base import HasLogProb, HasScore, HasVelocity
 from genlib.models.flow_matching import standard_normal_log_prob
 from genlib.processes.paths import conditional_trajectories, make_path
 from genlib.samplers.ode import ode_log_likelihood, odeint, velocity_and_divergence
@@ -213,3 +215,62 @@ def test_fast_preset_quality(target, fast_preset_quality):
     ratio, kl = fast_preset_quality("flow_matching", target)
     assert ratio < 3.0
     assert kl < (0.1 if target == "8gaussians" else 0.15)
+
+
+# --- one vocabulary: marginal_at, the field comparison, the lab demos ---------------------------
+@pytest.mark.parametrize("kind", PATHS)
+def test_marginal_at_matches_the_path_noising(kind):
+    """The level is τ: marginal_at(τ) = (a(τ), σ_τ) of x̃ = a x + σ x̃_0, checked against the moments
+    of the path's own conditional samples from a point mass."""
+    m = small(kind)
+    n = 40_000
+    g = torch.Generator().manual_seed(0)
+    x = torch.tensor([[1.5, -1.0]], dtype=torch.float64).expand(n, 2)
+    for tau in (0.2, 0.5, 0.9):
+        xt = m.path.sample(
+            x, torch.full((n,), tau, dtype=x.dtype), torch.randn(n, 2, generator=g, dtype=x.dtype)
+        )
+        a, s = m.marginal_at(tau)
+        mean, cov = moments(xt)
+        assert (mean - a * x[0]).abs().max() < 5 * s / n**0.5 + 1e-9, (tau, mean, a)
+        assert (cov.diagonal() / s**2 - 1).abs().max() < 0.03, (tau, cov, s)
+    with pytest.raises(ValueError):
+        m.marginal_at(-0.1)
+
+
+@pytest.mark.parametrize("kind", ["ot", "vp"])
+def test_field_comparison_is_the_exact_marginal_velocity(kind):
+    m = small(kind).eval()
+    assert field_kind(m) == "velocity" and not isinstance(m, HasScore)
+    bounds = (-3.0, 3.0, -2.0, 4.0)
+    cmp = compare_fields(m, GMM, 0.6, bounds, grid_size=6)
+    a, s = m.marginal_at(0.6)
+    assert (cmp.kind, cmp.a, cmp.s, cmp.weight) == ("velocity", a, s, 1.0)
+    pts = cmp.points
+    torch.testing.assert_close(cmp.exact.reshape(-1, 2), m.path.marginal_velocity(GMM, pts, 0.6))
+    torch.testing.assert_close(cmp.log_p.reshape(-1), GMM.log_prob_t(pts, a, s))
+    with torch.no_grad():
+        torch.testing.assert_close(cmp.learned.reshape(-1, 2), m.velocity(pts, 0.6))
+    torch.testing.assert_close(cmp.error, (cmp.learned - cmp.exact).norm(dim=-1))
+
+
+def test_lab_exact_trajectory_and_conditional_paths():
+    """The exact-velocity ODE starts from the same noise as the model's trajectory under an
+    equally seeded generator and carries it to the target; conditional paths end at the data."""
+    m = small("ot", steps=40)
+    exact = exact_trajectory(m, GMM, 3000, 5, generator=torch.Generator().manual_seed(7))
+    learned = m.trajectory(3000, 5, generator=torch.Generator().manual_seed(7))
+    assert exact.time_label == learned.time_label == "τ" and exact.xs.shape == (5, 3000, 2)
+    torch.testing.assert_close(exact.xs[0], learned.xs[0])
+    mean, _ = moments(exact.xs[-1])
+    assert (mean - GMM.moments()[0]).abs().max() < 0.1
+    x, _ = data(6, dtype=torch.float32)
+    cond = conditional_paths(
+        make_path("straight"), x, 7, generator=torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(cond.xs[-1], x)
+    from_target = target_conditional_paths(make_path("straight"), GMM, 6, 7, seed=3)
+    g = torch.Generator().manual_seed(3)  # the data points first, then the noise
+    x3 = GMM.sample(6, generator=g)
+    torch.testing.assert_close(from_target.xs[-1], x3)
+    torch.testing.assert_close(from_target.xs[0], torch.randn(6, 2, generator=g))

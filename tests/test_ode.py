@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from genlib.samplers.ode import (
-    ODEPath,
     divergence,
     ode_log_likelihood,
     odeint,
     velocity_and_divergence,
 )
+from genlib.trajectory import Trajectory
 
 A = torch.tensor([[-0.5, 1.2], [-0.8, 0.3]], dtype=torch.float64)
 
@@ -51,7 +51,7 @@ def test_backwards_integration_inverts_forwards():
 def test_frames_cover_both_ends():
     x0 = torch.randn(7, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     path = odeint(linear_v, x0, 0.0, 1.0, 30, "heun", num_frames=11)
-    assert isinstance(path, ODEPath)
+    assert isinstance(path, Trajectory) and path.time_label == "t"
     assert path.xs.shape == (11, 7, 2) and path.ts.shape == (11,)
     assert torch.equal(path.xs[0], x0)
     assert torch.allclose(path.xs[-1], odeint(linear_v, x0, 0.0, 1.0, 30, "heun"))

@@ -39,10 +39,12 @@ def moments(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def test_langevin_recovers_a_correlated_gaussian():
     g = torch.Generator().manual_seed(0)
     x0 = 3.0 * torch.randn(4000, 2, generator=g)  # broad init, far from the mean
-    frames = langevin(
+    path = langevin(
         gaussian_score, x0, step_size=0.005, n_steps=1500, generator=g, record_every=500
     )
+    frames = path.xs
     assert frames.shape == (4, 4000, 2)  # steps 0, 500, 1000, 1500
+    assert path.ts.tolist() == [0, 500, 1000, 1500] and path.time_label == "Langevin step"
     torch.testing.assert_close(frames[0], x0)
     m, c = moments(frames[-1])
     assert torch.allclose(m.float(), MEAN, atol=0.05)
@@ -54,8 +56,8 @@ def test_langevin_with_a_mixture_score_and_determinism():
     target = distributions.build("two_peaks", distance=3.0, std=0.6)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     x0 = torch.zeros(3000, 2)
-    a = langevin(target.score, x0, 0.01, 2000, generator=g1)
-    b = langevin(target.score, x0, 0.01, 2000, generator=g2)
+    a = langevin(target.score, x0, 0.01, 2000, generator=g1).xs
+    b = langevin(target.score, x0, 0.01, 2000, generator=g2).xs
     torch.testing.assert_close(a, b)
     assert a.shape == (2, 3000, 2)
     mean, cov = target.moments()
@@ -78,7 +80,7 @@ def test_annealed_langevin_recovers_a_gaussian_from_diffused_scores():
     sigmas = torch.exp(torch.linspace(math.log(5.0), math.log(0.01), 8))
     g = torch.Generator().manual_seed(2)
     x0 = 5.0 * torch.randn(4000, 2, generator=g)
-    frames, labels = annealed_langevin(
+    path = annealed_langevin(
         lambda x, s: target.score_t(x, 1.0, s),
         x0,
         sigmas,
@@ -87,7 +89,12 @@ def test_annealed_langevin_recovers_a_gaussian_from_diffused_scores():
         generator=g,
         num_frames=12,
     )
-    assert frames.shape[1:] == (4000, 2) and labels.shape[0] == frames.shape[0]
+    frames, labels = path.xs, path.ts
+    assert (
+        path.time_label == "σ"
+        and frames.shape[1:] == (4000, 2)
+        and labels.shape[0] == frames.shape[0]
+    )
     assert (
         float(labels[0]) == pytest.approx(5.0) and float(labels[-1]) == 0.0
     )  # denoised last frame
@@ -112,9 +119,9 @@ def test_far_mixture_plain_langevin_gets_weights_wrong_annealed_right():
     target = distributions.build("far_mixture")
     g = torch.Generator().manual_seed(3)
     x0 = 16 * torch.rand(3000, 2, generator=g) - 8  # uniform over the box: symmetric basins
-    plain = langevin(target.score, x0, 0.1, 1000, generator=g)[-1]
+    plain = langevin(target.score, x0, 0.1, 1000, generator=g).xs[-1]
     sigmas = torch.exp(torch.linspace(math.log(20.0), math.log(0.1), 10))
-    annealed, _ = annealed_langevin(
+    annealed = annealed_langevin(
         lambda x, s: target.score_t(x, 1.0, s),
         x0,
         sigmas,
@@ -123,7 +130,7 @@ def test_far_mixture_plain_langevin_gets_weights_wrong_annealed_right():
         generator=g,
     )
     w_plain = _weight_of_first_component(target, plain)
-    w_annealed = _weight_of_first_component(target, annealed[-1])
+    w_annealed = _weight_of_first_component(target, annealed.xs[-1])
     assert abs(w_plain - 0.5) < 0.08  # plain Langevin keeps the basin split of its init
     assert abs(w_annealed - 0.8) < 0.04
 
@@ -143,7 +150,9 @@ def test_ddpm_ancestral_with_exact_eps_recovers_a_gaussian(kind, variance):
 
     g = torch.Generator().manual_seed(4)
     x_T = torch.randn(5000, 2, generator=g)
-    frames, ts, preds = ddpm_ancestral(eps_fn, sched, x_T, g, num_frames=11, variance=variance)
+    path = ddpm_ancestral(eps_fn, sched, x_T, g, num_frames=11, variance=variance)
+    frames, ts, preds = path.xs, path.ts, path.x0_preds
+    assert path.time_label == "t"
     assert frames.shape == (11, 5000, 2) and preds.shape == frames.shape
     assert ts[0] == 200 and ts[-1] == 0 and bool((ts[:-1] > ts[1:]).all())
     torch.testing.assert_close(frames[0], x_T)
@@ -165,7 +174,7 @@ def test_ddpm_ancestral_is_deterministic_under_a_seed():
     x_T = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
     a = ddpm_ancestral(eps_fn, sched, x_T, torch.Generator().manual_seed(9), num_frames=5)
     b = ddpm_ancestral(eps_fn, sched, x_T, torch.Generator().manual_seed(9), num_frames=5)
-    for u, v in zip(a, b, strict=True):
+    for u, v in ((a.xs, b.xs), (a.ts, b.ts), (a.x0_preds, b.x0_preds)):
         torch.testing.assert_close(u, v)
     with pytest.raises(ValueError):
         ddpm_ancestral(eps_fn, sched, x_T, variance="nope")  # type: ignore[arg-type]

@@ -9,14 +9,13 @@ import pytest
 import torch
 
 from genlib import distributions
-from genlib.models.ncsn import NCSN, component_fractions, dsm_loss, dsm_target, geometric_ladder
-from genlib.models.score_matching import (
-    ScoreMatching,
-    compare_score_fields,
-    hyvarinen_loss,
-    hyvarinen_terms,
-)
+from genlib.lab.fields import compare_fields, default_level, field_kind
+from genlib.lab.langevin import langevin_demo
+from genlib.lab.ncsn import component_fractions, mode_weights, ncsn_langevin_demo, noise_ladder
+from genlib.models.ncsn import NCSN, dsm_loss, dsm_target, geometric_ladder
+from genlib.models.score_matching import ScoreMatching, hyvarinen_loss, hyvarinen_terms
 from genlib.nn import MLP
+from genlib.processes.forward import simulate_ve_ladder
 from genlib.runs import RunSpec, evaluate, run
 from genlib.training import TrainConfig, train
 
@@ -95,17 +94,35 @@ def test_score_matching_learns_a_gaussian_score():
     assert float(traj.ts[-1]) == 300
 
 
-def test_compare_score_fields_grid():
+class ExactScoreModel:
+    """A stand-in score model whose s_θ is the target's exact score (marginal_at = (1, 0))."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, target):
+        self.target = target
+
+    def score(self, x, level=None):
+        return self.target.score(x)
+
+    def marginal_at(self, level=None):
+        return 1.0, 0.0
+
+
+def test_compare_fields_grid():
     target = distributions.build("8gaussians")
-    cmp = compare_score_fields(
-        target.score, target.score, target.bounds, grid_size=12, log_p_fn=target.log_prob
-    )
+    cmp = compare_fields(ExactScoreModel(target), target, None, target.bounds, grid_size=12)
     assert cmp.learned.shape == (12, 12, 2) and cmp.error.shape == (12, 12)
-    assert float(cmp.error.max()) == 0.0
+    assert float(cmp.error.max()) == 0.0 and cmp.weight == 1.0
     # row-major layout: entry [iy, ix] is the field at (xs[ix], ys[iy])
     pt = torch.tensor([[float(cmp.xs[3]), float(cmp.ys[7])]])
-    torch.testing.assert_close(cmp.true[7, 3], target.score(pt)[0])
+    torch.testing.assert_close(cmp.exact[7, 3], target.score(pt)[0])
     torch.testing.assert_close(cmp.log_p[7, 3], target.log_prob(pt)[0])
+    torch.testing.assert_close(cmp.points[7 * 12 + 3], pt[0])
+    with pytest.raises(ValueError):
+        compare_fields(ExactScoreModel(target), target, None, target.bounds, grid_size=500)
+    with pytest.raises(TypeError):
+        compare_fields(object(), target, None, target.bounds)
 
 
 # -- 4-2: denoising score matching / NCSN -----------------------------------------------------
@@ -158,12 +175,11 @@ def test_ladder_and_ncsn_loss():
     torch.manual_seed(0)
     model = NCSN(hidden=32, depth=2)
     x = torch.randn(128, 2)
-    torch.manual_seed(5)
-    loss = model.loss(x)
-    torch.manual_seed(5)
-    idx = torch.randint(0, 10, (128,))
+    loss = model.loss(x, generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same draws, in the same order: σ indices, then ε
+    idx = torch.randint(0, 10, (128,), generator=g)
     sig = model.sigmas[idx][:, None]
-    xt = x + sig * torch.randn_like(x)
+    xt = x + sig * torch.randn(x.shape, generator=g)
     ref = (
         sig**2 * ((model.score(xt, sig[:, 0]) + (xt - x) / sig**2) ** 2).sum(-1, keepdim=True)
     ).mean()
@@ -218,3 +234,121 @@ def test_score_matching_fast_reaches_the_floor_on_8gaussians(tmp_path, monkeypat
     spec = RunSpec.from_preset("score_matching", "8gaussians", preset="fast", seed=0, steps=2000)
     metrics = evaluate(run(spec, use_cache=False), n=3000)
     assert metrics["sliced_wasserstein"] < 3 * metrics["sliced_wasserstein_floor"], metrics
+
+
+# -- one vocabulary: marginal_at, field comparisons, the lab demos ----------------------------
+
+
+def test_score_matching_marginal_and_field_are_p_itself():
+    """Score matching has no level: marginal_at = (1, 0) and the exact field is ∇ log p."""
+    target = distributions.build("8gaussians")
+    torch.manual_seed(0)
+    model = ScoreMatching(hidden=16, depth=2).eval()
+    assert model.marginal_at(None) == model.marginal_at(0.7) == (1.0, 0.0)
+    assert field_kind(model) == "score"
+    cmp = compare_fields(model, target, None, target.bounds, grid_size=6)
+    pts = cmp.points
+    assert (cmp.a, cmp.s, cmp.weight, cmp.level) == (1.0, 0.0, 1.0, None)
+    torch.testing.assert_close(cmp.exact.reshape(-1, 2), target.score(pts))
+    torch.testing.assert_close(cmp.log_p.reshape(-1), target.log_prob(pts))
+    with torch.no_grad():
+        torch.testing.assert_close(cmp.learned.reshape(-1, 2), model.score(pts))
+
+
+def test_ncsn_marginal_at_matches_the_ve_noising():
+    """NCSN's level is σ: marginal_at(σ) = (1, σ) are the moments of x₀ + σ ε, checked against the
+    VE chain x_i = x_{i-1} + √(σ_i² − σ_{i-1}²) z simulated from a point mass up the ladder."""
+    model = NCSN(hidden=16, depth=2, num_levels=6, sigma_max=5.0, sigma_min=0.1)
+    ladder = torch.tensor(model.sigma_list[::-1], dtype=torch.float64)  # increasing
+    n = 40_000
+    x0 = torch.tensor([1.5, -2.0], dtype=torch.float64).expand(n, 2).clone()
+    xs, idx = simulate_ve_ladder(
+        x0, ladder, num_frames=7, generator=torch.Generator().manual_seed(0)
+    )
+    for xt, i in zip(xs[1:], idx[1:], strict=True):
+        sigma = float(ladder[i - 1])
+        a, s = model.marginal_at(sigma)
+        assert (a, s) == (1.0, sigma)
+        assert torch.allclose(xt.mean(0), a * x0[0], atol=5 * s / n**0.5)
+        assert torch.allclose(xt.var(0), torch.full((2,), s * s, dtype=xt.dtype), rtol=0.03)
+    assert model.marginal_at(None) == (1.0, model.sigma_list[-1])
+    with pytest.raises(ValueError):
+        model.marginal_at(0.0)
+    single = NCSN(mode="single", sigma=0.3, hidden=8, depth=1)
+    assert single.marginal_at(2.0) == (1.0, 0.3)  # one σ: the level is ignored
+
+
+def test_ncsn_field_comparison_is_the_exact_score_at_marginal_at():
+    target = distributions.build("8gaussians")
+    torch.manual_seed(0)
+    model = NCSN(hidden=16, depth=2, num_levels=4).eval()
+    sigma = model.sigma_list[2]
+    cmp = compare_fields(model, target, sigma, target.bounds, grid_size=7)
+    pts = cmp.points
+    assert (cmp.a, cmp.s, cmp.weight) == (1.0, sigma, sigma)
+    torch.testing.assert_close(cmp.exact.reshape(-1, 2), target.score_t(pts, 1.0, sigma))
+    torch.testing.assert_close(cmp.log_p.reshape(-1), target.log_prob_t(pts, 1.0, sigma))
+    with torch.no_grad():
+        torch.testing.assert_close(cmp.learned.reshape(-1, 2), model.score(pts, sigma))
+    # the error in the units of the σ²-weighted DSM loss
+    torch.testing.assert_close(cmp.error, sigma * (cmp.learned - cmp.exact).norm(dim=-1))
+
+
+def test_ncsn_ladder_view():
+    model = NCSN(hidden=8, depth=1, num_levels=5, sigma_max=4.0, sigma_min=0.1, step_ratio=0.2)
+    lad = noise_ladder(model)
+    assert lad.i.tolist() == [1, 2, 3, 4, 5]
+    torch.testing.assert_close(lad.sigma, geometric_ladder(4.0, 0.1, 5))
+    # α_i = ε σ_i² / σ_L² with ε = step_ratio σ_L²: α_i = step_ratio σ_i²
+    torch.testing.assert_close(lad.alpha, 0.2 * lad.sigma**2)
+
+
+def test_langevin_demo_same_start_and_noise():
+    """The learned and the exact chains start at the same points and share their noise, so with
+    s_θ replaced by the exact score the two runs coincide."""
+    target = distributions.build("two_peaks", distance=3.0, std=0.6)
+    torch.manual_seed(0)
+    model = ScoreMatching(hidden=8, depth=1, langevin_steps=50, step_size=0.01)
+    demo = langevin_demo(model, target, "box", n=200, n_steps=40, num_frames=5, seed=3)
+    assert demo.learned.xs.shape == demo.exact.xs.shape == (5, 200, 2)
+    torch.testing.assert_close(demo.learned.xs[0], demo.exact.xs[0])
+    assert demo.learned.ts.tolist() == [0, 10, 20, 30, 40]
+    model.score = lambda x, level=None: target.score(x)  # type: ignore[method-assign]
+    twin = langevin_demo(model, target, "box", n=200, n_steps=40, num_frames=5, seed=3)
+    torch.testing.assert_close(twin.learned.xs, twin.exact.xs)
+
+
+def test_ncsn_demo_with_the_exact_score_recovers_the_weights():
+    """Song & Ermon's far mixture with the exact diffused score: annealed Langevin gets the 0.8/0.2
+    weights, plain Langevin keeps the split of its uniform initial states."""
+    target = distributions.build("far_mixture")
+    model = NCSN(hidden=8, depth=1, sigma_max=20.0, sigma_min=0.1, num_levels=10, step_ratio=0.1)
+    cmp = ncsn_langevin_demo(model, target, use_true_score=True, n=3000, plain_step=0.1, seed=3)
+    w = mode_weights(target, {"plain": cmp.plain_samples, "annealed": cmp.annealed_samples})
+    assert w is not None and w["target"] == pytest.approx([0.8, 0.2])
+    assert abs(w["annealed"][0] - 0.8) < 0.05
+    assert abs(w["plain"][0] - 0.8) > 0.15
+    assert cmp.annealed.time_label == "σ" and float(cmp.annealed.ts[0]) == pytest.approx(20.0)
+
+
+def test_default_levels_are_valid_levels():
+    """Every score/velocity family has a first level to show, and marginal_at accepts it."""
+    from genlib import models
+
+    tiny = {
+        "score_matching": {"hidden": 8, "depth": 1},
+        "ncsn": {"hidden": 8, "depth": 1, "num_levels": 3},
+        "ddpm": {"hidden": 8, "depth": 1, "T": 40},
+        "sde": {"hidden": 8, "depth": 1},
+        "flow_matching": {"hidden": 8, "depth": 1},
+    }
+    for name, kw in tiny.items():
+        m = models.build(name, **kw)
+        assert field_kind(m) == ("velocity" if name == "flow_matching" else "score")
+        a, s = m.marginal_at(default_level(m))
+        assert 0.0 <= a <= 1.0 and s >= 0.0 and (a, s) != (0.0, 0.0)
+        assert (s == 0.0) == (name == "score_matching")  # only score matching fits p itself
+    assert default_level(models.build("ncsn", hidden=8, depth=1, num_levels=3)) == pytest.approx(
+        0.05
+    )
+    assert default_level(models.build("ddpm", hidden=8, depth=1, T=40)) == 4

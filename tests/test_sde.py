@@ -11,17 +11,18 @@ import torch
 
 from genlib import models
 from genlib.distributions.base import GaussianMixture
+from genlib.lab.fields import compare_fields, field_kind
 from genlib.models.base import HasLogProb, HasScore
+from genlib.processes.forward import simulate_forward_sde
 from genlib.processes.sde import VESDE, VPSDE
 from genlib.samplers.ode import ode_log_likelihood
 from genlib.samplers.sde import (
-    SamplePath,
     marginal_score_fn,
     pf_ode_sample,
     predictor_corrector,
     reverse_sample,
-    simulate_forward_sde,
 )
+from genlib.trajectory import Trajectory
 
 SDES = {"vp": VPSDE(), "ve": VESDE(sigma_min=0.01, sigma_max=10.0)}
 # a correlated-free but anisotropic, off-centre Gaussian: mean (1, -0.5), stds (0.6, 1.3)
@@ -63,11 +64,11 @@ def test_forward_em_simulation_matches_closed_form_marginal(kind):
     sde = SDES[kind]
     n = 20_000
     x0 = torch.tensor([1.5, -1.0]).expand(n, 2).clone()
-    path = simulate_forward_sde(
+    xs, ts = simulate_forward_sde(
         sde, x0, steps=1000, generator=torch.Generator().manual_seed(0), num_frames=5
     )
-    assert isinstance(path, SamplePath) and path.xs.shape == (5, n, 2)
-    for xt, t in zip(path.xs[1:], path.ts[1:], strict=True):
+    assert xs.shape == (5, n, 2) and float(ts[0]) == 0.0 and float(ts[-1]) == 1.0
+    for xt, t in zip(xs[1:], ts[1:], strict=True):
         a, s = sde.marginal(t.reshape(1))
         m, c = moments(xt)
         se = float(s) / math.sqrt(n)
@@ -128,8 +129,12 @@ def test_lambda_family_keeps_the_marginals(lam):
         generator=g,
         num_frames=5,
     )
-    assert path.xs.shape == (5, 10_000, 2)
-    assert float(path.ts[0]) == 1.0 and abs(float(path.ts[-1]) - sde.eps) < 1e-6
+    assert isinstance(path, Trajectory) and path.xs.shape == (5, 10_000, 2)
+    assert (
+        path.time_label == "t"
+        and float(path.ts[0]) == 1.0
+        and abs(float(path.ts[-1]) - sde.eps) < 1e-6
+    )
     mid_t = path.ts[2].reshape(1)  # t = 0.5
     a, s = (float(v) for v in sde.marginal(mid_t))
     m_true, c_true = GAUSS.moments()
@@ -276,3 +281,70 @@ def test_fast_preset_quality(target, fast_preset_quality):
     ratio, kl = fast_preset_quality("sde", target)
     assert ratio < 3.0
     assert kl < (0.1 if target == "8gaussians" else 0.15)
+
+
+# --- one vocabulary: marginal_at and the field comparison ------------------------------------
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+def test_marginal_at_matches_the_forward_sde(kind):
+    """The model's level is the SDE time: marginal_at(t) = (a, s) of p(x_t | x_0), checked against
+    an Euler–Maruyama simulation of the model's own forward SDE from a point mass."""
+    m = small(kind)
+    n = 20_000
+    x0 = torch.tensor([1.5, -1.0]).expand(n, 2).clone()
+    xs, ts = simulate_forward_sde(
+        m.process, x0, steps=500, generator=torch.Generator().manual_seed(1), num_frames=3
+    )
+    for xt, t in zip(xs[1:], ts[1:], strict=True):
+        a, s = m.marginal_at(float(t))
+        mean, cov = moments(xt)
+        assert (mean - a * x0[0]).abs().max() < 5 * s / math.sqrt(n) + 0.01 * s, (t, mean, a)
+        assert (cov.diagonal() / s**2 - 1).abs().max() < 0.05, (t, cov, s)
+    with pytest.raises(ValueError):
+        m.marginal_at(1.5)
+
+
+@pytest.mark.parametrize("kind", ["vp", "ve"])
+def test_field_comparison_is_the_exact_score_at_marginal_at(kind):
+    m = small(kind).eval()
+    assert field_kind(m) == "score"
+    bounds = (-3.0, 3.0, -2.0, 4.0)
+    cmp = compare_fields(m, GMM, 0.3, bounds, grid_size=7)
+    a, s = m.marginal_at(0.3)
+    assert (cmp.a, cmp.s, cmp.level, cmp.kind) == (a, s, 0.3, "score")
+    pts = cmp.points
+    assert pts.shape == (49, 2) and float(pts[0, 0]) == -3.0 and float(pts[-1, 1]) == 4.0
+    torch.testing.assert_close(cmp.exact.reshape(-1, 2), GMM.score_t(pts, a, s))
+    torch.testing.assert_close(cmp.log_p.reshape(-1), GMM.log_prob_t(pts, a, s))
+    with torch.no_grad():
+        torch.testing.assert_close(cmp.learned.reshape(-1, 2), m.score(pts, 0.3))
+    # the error is in the units of the DSM loss: ‖s(t)(s_θ − ∇ log p_t)‖ = ‖ε_θ − ε*‖
+    torch.testing.assert_close(cmp.error, s * (cmp.learned - cmp.exact).norm(dim=-1))
+
+
+FAMILIES = {  # tiny models of every denoising family
+    "sde-vp": ("sde", {"sde": "vp", "hidden": 16, "depth": 2, "steps": 5}),
+    "sde-ve": ("sde", {"sde": "ve", "hidden": 16, "depth": 2, "steps": 5}),
+    "flow_matching": ("flow_matching", {"hidden": 16, "depth": 2, "steps": 5}),
+    "ddpm": ("ddpm", {"hidden": 16, "depth": 2, "T": 20}),
+    "ncsn": ("ncsn", {"hidden": 16, "depth": 2, "num_levels": 3, "steps_per_level": 3}),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_loss_and_sampling_draw_only_from_their_generator(family):
+    """Threads train side by side: the objective's t/σ and ε come from the loop's generator,
+    never from the global RNG (its state is untouched, and the loss depends on the generator
+    only), and so do the samplers' draws."""
+    name, kw = FAMILIES[family]
+    torch.manual_seed(0)
+    m = models.build(name, **kw)
+    x = GMM.sample(64, generator=torch.Generator().manual_seed(0))
+    state = torch.get_rng_state()
+    a = m.loss(x, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        m.sample(8, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(state, torch.get_rng_state())
+    torch.manual_seed(123)  # the global seed does not matter
+    b = m.loss(x, generator=torch.Generator().manual_seed(5))
+    c = m.loss(x, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)

@@ -13,12 +13,10 @@ import torch
 from PIL import Image
 
 from genlib import distributions, viz
-from genlib.viz.diffusion_forward import (
-    ForwardConfig,
-    forward_diffusion,
-    forward_diffusion_figure,
-    schedule_figure,
-)
+from genlib.lab.fields import compare_fields
+from genlib.lab.forward import ForwardConfig, forward_diffusion
+from genlib.viz.diffusion import field_comparison_figure
+from genlib.viz.diffusion_forward import forward_diffusion_figure, schedule_figure
 
 BOUNDS = (-3.0, 3.0, -2.0, 4.0)
 
@@ -197,6 +195,46 @@ def test_forward_diffusion_marginals_and_figure(process):
     assert schedule_figure(fd).data
 
 
+class _ExactScore:
+    """A stand-in score model: the target's own exact score at (a, s) = (1, 0)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, target):
+        self.target = target
+
+    def score(self, x, level=None):
+        return self.target.score(x)
+
+    def marginal_at(self, level=None):
+        return 1.0, 0.0
+
+
+def test_one_field_comparison_figure():
+    """The one field figure: learned, exact (shared arrow scale) and error panels from a
+    FieldComparison; with no exact field, the learned panel alone."""
+    target = distributions.build("two_peaks")
+    cmp = compare_fields(_ExactScore(target), target, None, target.bounds, grid_size=9)
+    fig = field_comparison_figure(
+        cmp.xs,
+        cmp.ys,
+        cmp.learned,
+        cmp.exact,
+        target.bounds,
+        error=cmp.error,
+        log_p=cmp.log_p,
+        points=np.zeros((5, 2)),
+    )
+    names = [tr.name for tr in fig.data]
+    assert {"s_θ", "∇ log p", "error", "data", "log p"} <= set(names)
+    heat = next(tr for tr in fig.data if tr.type == "heatmap")
+    assert np.asarray(heat.z).shape == (9, 9) and float(np.max(heat.z)) == 0.0  # exact = learned
+    for i in ("", "2", "3"):
+        assert list(fig.layout[f"xaxis{i}"].range) == [target.bounds[0], target.bounds[1]]
+    one = field_comparison_figure(cmp.xs, cmp.ys, cmp.learned, None, target.bounds)
+    assert [tr.name for tr in one.data] == ["s_θ"] and "xaxis2" not in one.layout.to_plotly_json()
+
+
 def test_forward_config_validates():
     with pytest.raises(ValueError):
         ForwardConfig(process="ve", sigma_min=2.0, sigma_max=1.0)
@@ -204,11 +242,40 @@ def test_forward_config_validates():
         ForwardConfig(n=10**7)
 
 
-def test_image_export_or_clear_error():
+def test_image_export_or_clear_error(monkeypatch):
+    import os
+    import shutil
+
+    import plotly.graph_objects as go
+
     fig = viz.scatter(np.zeros((2, 2)), BOUNDS)
-    try:
+    # the branch is decided here, not by to_image: with a browser for kaleido the export must
+    # succeed; without one it must fail with an ExportError that names the format and the cause
+    browsers = ("chromium", "chromium-browser", "google-chrome")
+    if any(shutil.which(b) or os.path.exists(f"/usr/bin/{b}") for b in browsers):
         svg = viz.to_image(fig, "svg")
-    except viz.ExportError as exc:  # no browser here: the message says so
-        assert "SVG" in str(exc)
+        assert b"<svg" in svg[:300]
     else:
-        assert svg.lstrip().startswith(b"<svg") or b"<svg" in svg[:300]
+        with pytest.raises(viz.ExportError, match=r"as SVG \(no chromium found\)"):
+            viz.to_image(fig, "svg")
+
+    # both branches on every machine, with the backend stubbed: a backend failure becomes an
+    # ExportError carrying its reason, and a working backend's bytes come back as they are
+    # (SVG at scale 1, an animated figure exported without its frames)
+    def broken(self, **kw):
+        raise RuntimeError("kaleido exploded")
+
+    monkeypatch.setattr(go.Figure, "to_image", broken)
+    with pytest.raises(viz.ExportError, match=r"SVG.*kaleido exploded"):
+        viz.to_image(fig, "svg")
+    calls = []
+
+    def working(self, **kw):
+        calls.append((len(self.frames), kw))
+        return b"<svg/>" if kw["format"] == "svg" else b"\x89PNG"
+
+    monkeypatch.setattr(go.Figure, "to_image", working)
+    anim = go.Figure(fig)
+    anim.frames = [go.Frame(data=fig.data)] * 2
+    assert viz.to_image(anim, "svg") == b"<svg/>" and viz.to_image(fig, "png") == b"\x89PNG"
+    assert calls[0][0] == 0 and calls[0][1]["scale"] == 1 and calls[1][1]["scale"] == 2.0

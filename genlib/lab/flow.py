@@ -8,15 +8,23 @@ Pure torch (no streamlit, no plotly); base samples are drawn with the caller's g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from genlib.device import make_generator
 from genlib.geometry import Bounds, grid_tensor
 from genlib.models.flow import NormalizingFlow, interpolate_layers, standard_normal_log_prob
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
+    "WarpView",
+    "trained_warp",
+    "trained_density_grid",
     "grid_lines",
     "FlowWarp",
     "flow_warp",
@@ -87,6 +95,28 @@ def flow_warp(
 
 
 @dataclass(frozen=True)
+class WarpView:
+    """``FlowWarp`` as numpy for the page: ``points (F, N, 2)``, ``lines (F, M, P, 2)``,
+    ``ts (F,)``, ``layer_names``."""
+
+    points: np.ndarray
+    lines: np.ndarray
+    ts: np.ndarray
+    layer_names: tuple[str, ...]
+
+
+def trained_warp(
+    trained: Trained, n: int = 1000, substeps: int = 2, n_lines: int = 15, seed: int = 0
+) -> WarpView:
+    """``flow_warp`` of a trained flow, base samples drawn with a generator seeded by ``seed``."""
+    model = trained.model
+    w = flow_warp(
+        model, n, substeps=substeps, n_lines=n_lines, generator=make_generator(seed, model.device)
+    )
+    return WarpView(w.points.numpy(), w.lines.numpy(), w.ts.cpu().numpy(), w.layer_names)
+
+
+@dataclass(frozen=True)
 class FlowDensityGrid:
     """The flow on a ``res × res`` grid (numpy, rows along y): ``log_q (res²,)`` the exact
     log q_θ(x) and ``log_det (res²,)`` = log|det ∇f_θ⁻¹(x)|, the density factor of the change
@@ -111,3 +141,8 @@ def flow_density_grid(model: NormalizingFlow, bounds: Bounds, res: int = 120) ->
         log_q.cpu().double().numpy(),
         log_det.cpu().double().numpy(),
     )
+
+
+def trained_density_grid(trained: Trained, bounds: Bounds, res: int = 120) -> FlowDensityGrid:
+    """``flow_density_grid`` of a trained flow."""
+    return flow_density_grid(trained.model, tuple(bounds), int(res))

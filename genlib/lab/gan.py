@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -25,8 +25,19 @@ from genlib.geometry import Bounds, grid_tensor
 from genlib.metrics import mixture_mode_coverage
 from genlib.models.gan import GAN
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
     "StepMode",
+    "session_for",
+    "slow_motion",
+    "loss_summary",
+    "trained_coverage",
+    "live_extra",
+    "ZMAX_CHOICES",
+    "BANDWIDTH_SCALES",
+    "LIVE_GRID",
     "GanSession",
     "GanView",
     "gan_view",
@@ -50,6 +61,10 @@ MAX_RECORD_STEPS = 3000  # slow-motion updates per click
 MAX_VIEW_RES = 120  # grid resolution of a GanView
 MAX_VIEW_POINTS = 5000  # fakes per GanView
 MAX_COVERAGE_SAMPLES = 50_000
+MAX_SESSION_BATCH = 4096  # mini-batch of a hand-stepped session
+ZMAX_CHOICES = (1.0, 2.0, 3.0, 5.0, 8.0)  # colour range |D| of the duel figure
+BANDWIDTH_SCALES = (0.5, 1.0, 2.0, 4.0)  # KDE bandwidth × the leave-one-out choice
+LIVE_GRID = 32  # resolution of the live view's discriminator grid
 
 
 # -------------------------------------------------------------------- the optimal discriminator
@@ -137,6 +152,15 @@ def coverage_over_training(
             return None
         rows.append({"step": float(step), **cov})
     return rows
+
+
+def trained_coverage(
+    trained: Trained,
+) -> tuple[dict[str, float] | None, list[dict[str, float]] | None]:
+    """Mode coverage of a trained GAN (``model_coverage``) and of its training snapshots
+    (``coverage_over_training``); ``(None, None)`` for non-mixture targets."""
+    now = model_coverage(trained.model, trained.target)
+    return now, coverage_over_training(trained.result.snapshots, trained.target)
 
 
 # -------------------------------------------------------------------- interactive stepping
@@ -244,6 +268,41 @@ class GanSession:
         return row
 
 
+def session_for(trained: Trained) -> GanSession:
+    """A fresh hand-stepped copy of a trained GAN with the run's seed, learning rate and batch
+    size (at most ``MAX_SESSION_BATCH``)."""
+    tr = trained.spec.train
+    return GanSession(
+        trained.model,
+        trained.target,
+        batch_size=min(int(tr.batch_size), MAX_SESSION_BATCH),
+        seed=int(tr.seed),
+        lr=float(tr.lr),
+    )
+
+
+def slow_motion(
+    session: GanSession,
+    mode: StepMode,
+    frames: int,
+    steps_per_frame: int,
+    bounds: Bounds,
+    *,
+    n: int = 300,
+    res: int = 40,
+) -> tuple[list[GanView], list[int]]:
+    """``session.record`` on the first ``n`` view latents, with the session step of each view."""
+    start = session.steps_done
+    views = session.record(mode, frames, steps_per_frame, session.z[:n], bounds, res=res)
+    return views, [start + i * int(steps_per_frame) for i in range(len(views))]
+
+
+def loss_summary(session: GanSession) -> dict[str, str]:
+    """The last click's D and G losses as text (``"–"`` when that network was not stepped)."""
+    last = session.history[-1] if session.history else {}
+    return {k: f"{last[k]:.4f}" if k in last else "–" for k in ("d_loss", "g_loss")}
+
+
 def _check_mode(mode: str) -> None:
     if mode not in ("d", "g", "both"):
         raise ValueError("mode must be 'd', 'g' or 'both'")
@@ -311,3 +370,15 @@ def gan_view(
         )
         d_star = torch.where(mask, torch.full_like(log_p, float("nan")), log_p - log_q).numpy()
     return GanView(xs.numpy(), ys.numpy(), d.numpy(), d_star, fakes_cpu.numpy(), push.numpy(), h)
+
+
+# -------------------------------------------------------------------- the live view
+@torch.no_grad()
+def live_extra(
+    model: GAN, target: Target2D, generator: torch.Generator, bounds: Bounds
+) -> dict[str, Any]:
+    """The GAN's part of the live view (``genlib.lab.live.LiveView`` fields): the discriminator
+    logit D_φ on a ``LIVE_GRID²`` grid over ``bounds`` (``grid_kind="D"``). No random draw."""
+    _, _, pts = grid_tensor(bounds, LIVE_GRID, device=model.device)  # (R², 2)
+    d = model.discriminate(pts)  # (R²,)
+    return {"grid": d.detach().float().cpu().numpy(), "grid_res": LIVE_GRID, "grid_kind": "D"}

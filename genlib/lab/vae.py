@@ -8,7 +8,9 @@ or handed in, never the global RNG.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -16,9 +18,24 @@ from torch import Tensor
 
 from genlib.device import make_generator
 from genlib.distributions.base import Target2D
-from genlib.models.vae import MAX_BOUND_POINTS, VAE
+from genlib.geometry import Bounds
+from genlib.models.vae import MAX_BOUND_POINTS, MAX_IWAE_K, VAE
+
+if TYPE_CHECKING:
+    from genlib.runs import Trained
 
 __all__ = [
+    "LatentDim",
+    "IWAE_KS",
+    "BOUND_POINTS",
+    "iwae_ks",
+    "trained_view",
+    "trained_bounds",
+    "bound_rows",
+    "generation",
+    "live_extra",
+    "LIVE_LINES",
+    "LIVE_LINE_POINTS",
     "latent_lines",
     "decoder_manifold",
     "VaeView",
@@ -31,6 +48,12 @@ __all__ = [
 MAX_VIEW_POINTS = 5000
 MAX_LINES = 41
 MAX_LINE_POINTS = 2000
+LatentDim = Literal[1, 2]  # the latent dimensions the page offers (a 2D latent is a plane)
+#: the K of the importance-weighted bounds the page offers
+IWAE_KS = tuple(k for k in (1, 3, 10, 30, 100, 300, 1000, 3000) if k <= MAX_IWAE_K)
+BOUND_POINTS = (100, 200, 500, 1000)  # data points x per bound table
+LIVE_LINES = 7  # latent grid lines per axis of the live manifold (2·7 = 14 lines for a 2D latent)
+LIVE_LINE_POINTS = 40
 
 
 def latent_lines(
@@ -148,3 +171,59 @@ def bound_table(
     iwae = {int(k): float(model.iwae(x, int(k), generator=generator).mean()) for k in ks}
     log_q = float(model.log_marginal(x).mean()) if with_quadrature else None
     return BoundTable(float(torch.cat(elbo).mean()), iwae, log_q)
+
+
+def iwae_ks(k_max: int) -> tuple[int, ...]:
+    """The offered K (``IWAE_KS``) up to ``k_max`` (at least K = 1)."""
+    return tuple(k for k in IWAE_KS if k <= int(k_max)) or (1,)
+
+
+def trained_bounds(
+    trained: Trained, n: int = 200, ks: tuple[int, ...] = (1, 10, 100)
+) -> BoundTable:
+    """``bound_table`` of a trained VAE on ``n`` fresh target samples (data and latents drawn
+    with fixed seeds, so the table is reproducible)."""
+    model = trained.model
+    x = trained.target.sample(int(n), generator=make_generator(7)).to(model.device)
+    return bound_table(model, x, tuple(ks), generator=make_generator(8, model.device))
+
+
+def bound_rows(
+    table: BoundTable, names: Mapping[str, str]
+) -> list[tuple[str, float, float | None]]:
+    """The bound table as rows ``(quantity, value, gap to log q_θ(x))``: the ELBO, IWAE_K for
+    each K, and log q_θ(x) (named by ``names["elbo"]``, ``names["log_q"]``); the gap is
+    ``None`` without the quadrature."""
+    rows = [(names.get("elbo", "ELBO"), table.elbo)]
+    rows += [(f"IWAE K={k}", v) for k, v in sorted(table.iwae.items())]
+    if table.log_q is not None:
+        rows.append((names.get("log_q", "log q"), table.log_q))
+    return [(q, v, None if table.log_q is None else table.log_q - v) for q, v in rows]
+
+
+def trained_view(trained: Trained, n: int = 1500, seed: int = 0) -> VaeView:
+    """``vae_view`` of a trained VAE on its target."""
+    return vae_view(trained.model, trained.target, n=n, seed=seed)
+
+
+@torch.no_grad()
+def generation(
+    trained: Trained, n: int = 600, frames: int = 40, seed: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's generation animation (``VAE.trajectory``: latent -> decoder mean -> sample):
+    frames ``(F, n, 2)`` and their times ``(F,)`` in [0, 1], as numpy."""
+    model = trained.model
+    tr = model.trajectory(int(n), int(frames), generator=make_generator(seed, model.device))
+    return _np(tr.xs), _np(tr.ts)
+
+
+# -------------------------------------------------------------------- the live view
+@torch.no_grad()
+def live_extra(
+    model: VAE, target: Target2D, generator: torch.Generator, bounds: Bounds
+) -> dict[str, Any]:
+    """The VAE's part of the live view (``genlib.lab.live.LiveView`` fields): the decoded
+    manifold as ``lines (L, P, 2)``, the decoder means along ``LIVE_LINES`` latent grid lines
+    per axis (one line for a 1D latent), ``LIVE_LINE_POINTS`` points each. No random draw."""
+    lines = decoder_manifold(model, n_lines=LIVE_LINES, n_points=LIVE_LINE_POINTS)
+    return {"lines": lines.detach().float().cpu().numpy()}

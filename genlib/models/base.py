@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from genlib.registry import Registry
+from genlib.trajectory import Trajectory  # re-exported: the one path type of every sampler
 
 __all__ = [
     "GenerativeModel",
@@ -44,32 +45,6 @@ class Preset:
     model: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-
-
-@dataclass
-class Trajectory:
-    """Particles in generation order: ``xs (F, N, 2)``, the time of each frame ``ts (F,)`` in the
-    family's own convention (named by ``time_label``), optional per-frame data predictions
-    ``x0_preds (F, N, 2)`` (DDPM's x̂₀)."""
-
-    xs: Tensor
-    ts: Tensor
-    time_label: str = "step"
-    x0_preds: Tensor | None = None
-
-    def __post_init__(self) -> None:
-        if self.xs.ndim != 3 or self.xs.shape[-1] != 2:
-            raise ValueError(f"Trajectory.xs must be (F, N, 2), got {tuple(self.xs.shape)}")
-        if self.ts.shape[0] != self.xs.shape[0]:
-            raise ValueError("Trajectory.ts must have one time per frame")
-
-    def cpu(self) -> Trajectory:
-        return Trajectory(
-            self.xs.detach().cpu(),
-            self.ts.detach().cpu(),
-            self.time_label,
-            None if self.x0_preds is None else self.x0_preds.detach().cpu(),
-        )
 
 
 class GenerativeModel(nn.Module, abc.ABC):

@@ -10,6 +10,9 @@ Speed (DESIGN §6): the schedule lives on the device as buffers; during training
 embedding is computed for the T distinct steps once per batch and gathered; when sampling it is
 folded into one per-step bias of the first layer (``TimeMLP.first_layer_bias``), precomputed for
 all t before the loop.
+
+Level convention: the level is the integer step t ∈ 1..T; ``score(x, t)`` ≈ ∇ log p_t and
+``marginal_at(t) = (√ᾱ_t, √(1−ᾱ_t))`` (p_t is the law of √ᾱ_t x₀ + √(1−ᾱ_t) ε, i.e. q(x_t | x₀)).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ import torch
 from torch import Tensor
 
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.models.score_matching import _cpu_gen, _gen_for
 from genlib.nn import Activation, TimeMLP
 from genlib.processes.ddpm import DDPMSchedule, ScheduleKind
+from genlib.rng import randint, randn, randn_like
 from genlib.samplers.ancestral import EpsFn, VarianceKind, ddpm_ancestral
 
 __all__ = ["DDPM"]
@@ -106,23 +109,29 @@ class DDPM(GenerativeModel):
         t = t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(-1)
         return self.net(x, t.to(x.dtype))
 
-    def score(self, x: Tensor, t: int | Tensor) -> Tensor:
-        """∇ log p_t(x) ≈ −ε_θ(x, t)/√(1−ᾱ_t), t in 1..T: ``(N, 2)``."""
-        if isinstance(t, int):
-            return -self.eps(x, t) / float(self.sqrt_1mab_host[t - 1])
-        t = torch.as_tensor(t).to(x.device).long()
+    def score(self, x: Tensor, level: int | Tensor) -> Tensor:
+        """∇ log p_t(x) ≈ −ε_θ(x, t)/√(1−ᾱ_t): ``(N, 2)``; ``level`` is the step t in 1..T (an
+        int or an ``(N,)`` tensor)."""
+        if isinstance(level, int):
+            return -self.eps(x, level) / float(self.sqrt_1mab_host[level - 1])
+        t = torch.as_tensor(level).to(x.device).long()
         s = self.sqrt_1mab[t - 1]
         return -self.eps(x, t) / (s[:, None] if s.ndim else s)
 
-    def marginal(self, t: int | None = None) -> tuple[float, float]:
-        """(√ᾱ_t, √(1−ᾱ_t)) of p_t (``None``: t = 1)."""
-        a, s = self.schedule.marginal(int(t or 1))
+    def marginal_at(self, level: int | None = None) -> tuple[float, float]:
+        """(a, s) = (√ᾱ_t, √(1−ᾱ_t)) of p_t = q(x_t | x₀) averaged over the data, at the step
+        t = ``level`` in 0..T (0: the data, (1, 0); ``None``: t = 1)."""
+        t = 1 if level is None else int(level)
+        if not (0 <= t <= self.T):
+            raise ValueError(f"the DDPM level is an integer step t in 0..{self.T}, got {level!r}")
+        a, s = self.schedule.marginal(t)
         return float(a), float(s)
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The ε-prediction loss with t uniform on 1..T and ε drawn with ``generator``."""
         n = x.shape[0]
-        t = torch.randint(1, self.T + 1, (n,), device=x.device)  # (N,)
-        eps = torch.randn_like(x)
+        t = randint(1, self.T + 1, (n,), generator=generator, device=x.device)  # (N,)
+        eps = randn_like(x, generator)
         xt = self.sqrt_ab[t - 1, None] * x + self.sqrt_1mab[t - 1, None] * eps  # q(x_t | x_0)
         pred = self._eps_with_bias(xt, self._bias_table()[t - 1])  # T embeddings, gathered
         return ((eps - pred) ** 2).sum(-1).mean()
@@ -143,12 +152,10 @@ class DDPM(GenerativeModel):
         self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None
     ) -> Trajectory:
         """x_T ~ N(0, I) → x_0 by ancestral sampling, with x̂_0 per frame; ``ts`` are the t's."""
-        g = _gen_for(generator, self.device)
-        x_T = torch.randn(n, 2, generator=_cpu_gen(generator)).to(self.device)
-        xs, ts, preds = ddpm_ancestral(
-            self.eps_fn(), self.schedule, x_T, g, num_frames, self.variance
+        x_T = randn(n, 2, generator=generator, device=self.device)
+        return ddpm_ancestral(
+            self.eps_fn(), self.schedule, x_T, generator, num_frames, self.variance
         )
-        return Trajectory(xs, ts.float(), "t", preds)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:

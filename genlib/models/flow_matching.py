@@ -8,28 +8,28 @@ A network v_θ(x̃, τ) is regressed on the conditional velocity of a Gaussian c
 has the same gradient as regressing on the (unknown) marginal velocity u_τ(x̃) (lecture). Samples
 solve ẋ = v_θ(x, τ) from x(0) ~ N(0, I) to τ = 1 (Heun / RK4 / Euler, fixed steps), and the
 density is exact by the continuity equation: log q_θ(x) = log N(x(0); 0, I) - ∫_0^1 ∇·v_θ dτ.
+
+Level convention: the level is the path time τ ∈ [0, 1] (τ = 1 data); ``velocity(x, τ)`` ≈ the
+marginal velocity u_τ and ``marginal_at(τ) = (a(τ), σ_τ)``, the path's coefficients (p_τ is the
+law of a(τ) x₀ + σ_τ ε). Page demos (conditional paths, the exact-velocity ODE) live in
+``genlib.lab.flow_matching``.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import Tensor
 
 from genlib.distributions.base import Target2D
+from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.models.sde import FieldComparison, _exact_field, prior_noise, time_net
+from genlib.models.sde import stratified_times, time_net
 from genlib.nn import TimeMLP
-from genlib.processes.paths import (
-    PathKind,
-    ProbabilityPath,
-    conditional_trajectories,
-    make_path,
-)
+from genlib.processes.paths import PathKind, ProbabilityPath, make_path
+from genlib.rng import randn, randn_like
 from genlib.samplers.ode import ODE_METHODS, ODEMethod, ode_log_likelihood, odeint
 
-__all__ = ["FlowMatching", "PATH_KINDS"]
+__all__ = ["FlowMatching", "PATH_KINDS", "standard_normal_log_prob"]
 
 PATH_KINDS: tuple[PathKind, ...] = ("ot", "straight", "vp")
 MAX_STEPS = 2000
@@ -43,7 +43,7 @@ def _check(ok: bool, msg: str) -> None:
 
 def standard_normal_log_prob(x: Tensor) -> Tensor:
     """log N(x; 0, I) in 2D: ``(N,)``."""
-    return -math.log(2 * math.pi) - 0.5 * (x**2).sum(-1)
+    return -LOG_2PI - 0.5 * (x**2).sum(-1)
 
 
 @register("flow_matching")
@@ -106,69 +106,28 @@ class FlowMatching(GenerativeModel):
         """The data end of the path (1, or 1 - 10⁻³ for the VP path whose σ_τ vanishes at 1)."""
         return self.path.tau_max
 
-    def velocity(self, x: Tensor, t: Tensor | float) -> Tensor:
-        """v_θ(x, τ): ``(N, 2)``; ``t`` (= τ) a float or ``(N,)``."""
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    def velocity(self, x: Tensor, level: Tensor | float) -> Tensor:
+        """v_θ(x, τ): ``(N, 2)``; ``level`` is the path time τ (a float or ``(N,)``)."""
+        t = torch.as_tensor(level, dtype=x.dtype, device=x.device)
         t = t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(x.shape[0])
         return time_net(self.net, x, t)
 
-    def true_velocity(self, target, x: Tensor, tau: float) -> Tensor:
-        """The exact marginal velocity u_τ(x) of ``target`` under this path (figures)."""
-        return self.path.marginal_velocity(target, x, tau)
+    def marginal_at(self, level: float) -> tuple[float, float]:
+        """(a(τ), σ_τ) of p_τ = law of a(τ) x₀ + σ_τ ε, at the path time τ = ``level`` in [0, 1]."""
+        tau = float(level)
+        _check(0.0 <= tau <= 1.0, f"the flow-matching level is a time τ in [0, 1], got {level!r}")
+        a, s, _, _ = self.path.coefficients(torch.tensor([tau], dtype=torch.float64))
+        return float(a[0]), float(s[0])
 
-    def velocity_field(
-        self, pts: Tensor, tau: float, target: Target2D | None = None
-    ) -> FieldComparison:
-        """The learned v_θ(x, τ) at ``pts (M, 2)`` next to the exact marginal velocity u_τ of
-        ``target`` (when its marginal path is known), the error ‖v_θ − u_τ‖ (the units of the
-        flow-matching loss) and log p_τ at the points."""
-        _check(0.0 <= float(tau) <= 1.0, "τ must be in [0, 1]")
-        x = pts.to(self.device, torch.float32)
-        with torch.no_grad():
-            learned = self.velocity(x, float(tau)).cpu()
-        coef = self.path.coefficients(torch.tensor([float(tau)], dtype=torch.float64))
-        a, s = float(coef[0]), float(coef[1])
-        true, log_p = _exact_field(
-            target, lambda: self.true_velocity(target, x.cpu().double(), float(tau)), pts, a, s
-        )
-        err = None if true is None else (learned - true).norm(dim=-1)
-        return FieldComparison(learned, true, err, log_p, float(tau), s)
+    def true_velocity(self, target: Target2D, x: Tensor, level: float) -> Tensor:
+        """The exact marginal velocity u_τ(x) of ``target`` under this path, from
+        ``target.score_t`` at the path's coefficients (Tweedie): ``(N, 2)``."""
+        return self.path.marginal_velocity(target, x, level)
 
-    def true_trajectory(
-        self,
-        target: Target2D,
-        n: int,
-        num_frames: int = 60,
-        *,
-        generator: torch.Generator | None = None,
-        steps: int | None = None,
-    ) -> Trajectory:
-        """The ODE ẋ = u_τ(x) with the target's *exact* marginal velocity (what v_θ should learn),
-        from the same noise as ``trajectory`` with the same generator: frames ``(F, n, 2)``."""
-        steps = steps or self.steps
-        _check(1 <= n <= 20_000 and 1 <= steps <= MAX_STEPS, "too many points or steps")
-        x = prior_noise(n, generator, torch.device("cpu")).double()
-
-        def u(y: Tensor, t: Tensor) -> Tensor:
-            return self.true_velocity(target, y, float(t.reshape(-1)[0]))
-
-        out = odeint(u, x, 0.0, self.tau_max, steps, self.method, max(2, int(num_frames)))
-        return Trajectory(out.xs.float(), out.ts.float(), "τ")
-
-    def conditional_paths(
-        self, x: Tensor, num_frames: int = 30, *, generator: torch.Generator | None = None
-    ) -> Trajectory:
-        """The conditional flows x̃_τ(x) = μ_τ(x) + σ_τ x̃_0 of data points ``x (N, 2)`` with fresh
-        noise x̃_0, from τ = 0 (noise, frame 0) to τ_max (data)."""
-        noise = prior_noise(x.shape[0], generator, x.device)
-        frames, taus = conditional_trajectories(self.path, x, noise, num_frames)
-        return Trajectory(frames, taus, "τ")
-
-    def loss(self, x: Tensor) -> Tensor:
-        n = x.shape[0]
-        u = (torch.rand(1, device=x.device) + torch.arange(n, device=x.device) / n) % 1.0
-        tau = u * self.tau_max  # stratified τ ~ U[0, τ_max]
-        xt, target = self.path.target_velocity(x, tau, torch.randn_like(x))
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The CFM loss with stratified τ ~ U[0, τ_max]; τ and x̃_0 drawn with ``generator``."""
+        tau = stratified_times(x.shape[0], generator, x.device) * self.tau_max
+        xt, target = self.path.target_velocity(x, tau, randn_like(x, generator))
         return ((self.velocity(xt, tau) - target) ** 2).sum(-1).mean()
 
     def _solve(
@@ -179,9 +138,11 @@ class FlowMatching(GenerativeModel):
         _check(1 <= n <= 200_000, "number of samples must be in [1, 200000]")
         _check(1 <= steps <= MAX_STEPS, f"steps must be in [1, {MAX_STEPS}]")
         _check(method in ODE_METHODS, "unknown ODE method")
-        x = prior_noise(n, generator, self.device)
+        x = randn(n, 2, generator=generator, device=self.device)
         with torch.no_grad():
-            return odeint(self.velocity, x, 0.0, self.tau_max, steps, method, num_frames)
+            return odeint(
+                self.velocity, x, 0.0, self.tau_max, steps, method, num_frames, time_label="τ"
+            )
 
     def sample(
         self,
@@ -203,8 +164,7 @@ class FlowMatching(GenerativeModel):
         method: ODEMethod | None = None,
     ) -> Trajectory:
         """ODE paths from noise (frame 0, τ = 0) to data (last frame, τ = τ_max)."""
-        path = self._solve(n, generator, max(2, int(num_frames)), steps, method)
-        return Trajectory(path.xs, path.ts, "τ")
+        return self._solve(n, generator, max(2, int(num_frames)), steps, method)
 
     def log_prob(
         self, x: Tensor, steps: int | None = None, method: ODEMethod | None = None

@@ -11,22 +11,24 @@ Noise the target, p_σ(x̃) = ∫ N(x̃; x, σ² I) p(x) dx, and regress the sco
 
 The network outputs s_θ(x̃, σ) = f_θ(x̃, σ) / σ (Song & Ermon's NCSNv2 scaling), so with
 x̃ = x + σ z the weighted loss is ‖f_θ + z‖²: every level has the same scale.
+
+Level convention: the level is the noise scale σ; ``score(x, σ)`` ≈ ∇ log p_σ and
+``marginal_at(σ) = (1, σ)`` (p_σ is the law of x₀ + σ ε). Page demos (plain vs annealed Langevin,
+mixture weights, the ladder) live in ``genlib.lab.ncsn``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
-from genlib.distributions.base import GaussianMixture, Target2D
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.models.score_matching import _cpu_gen, _gen_for
 from genlib.nn import MLP, Activation, TimeMLP
-from genlib.samplers.langevin import annealed_langevin, langevin, langevin_record_steps
+from genlib.rng import randint, randn, randn_like
+from genlib.samplers.langevin import annealed_langevin, langevin, record_every_for
 
 __all__ = [
     "NCSN",
@@ -34,11 +36,6 @@ __all__ = [
     "dsm_target",
     "dsm_loss",
     "geometric_ladder",
-    "LangevinComparison",
-    "compare_plain_annealed",
-    "component_fractions",
-    "mode_weights",
-    "ncsn_langevin_demo",
 ]
 
 NCSNMode = Literal["single", "multi"]
@@ -153,36 +150,42 @@ class NCSN(GenerativeModel):
         """log σ mapped to [0, 1] over the ladder (the network's noise input)."""
         return (torch.log(sigma) - math.log(self.sigma_min)) / self._log_span
 
-    def score(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        """s_θ(x, σ) ``(N, 2)``; ``t`` is the noise level σ (scalar or ``(N,)``; single mode: its σ)."""
+    def score(self, x: Tensor, level: Tensor | float | None = None) -> Tensor:
+        """s_θ(x, σ) ≈ ∇ log p_σ(x) ``(N, 2)``; ``level`` is the noise scale σ (a float or ``(N,)``;
+        ``None``: σ_L; single mode: always its one σ)."""
         if self.mode == "single":
             return self.net(x) / self.sigma_list[0]
-        if t is None or isinstance(t, (int, float)):  # a fill kernel: no host-to-device copy
-            value = self.sigma_list[-1] if t is None else float(t)
+        if level is None or isinstance(level, (int, float)):  # a fill kernel: no host copy
+            value = self.sigma_list[-1] if level is None else float(level)
             sig = torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)
         else:
-            sig = torch.as_tensor(t).to(device=x.device, dtype=x.dtype)
+            sig = torch.as_tensor(level).to(device=x.device, dtype=x.dtype)
             sig = sig.expand(x.shape[0]) if sig.ndim == 0 else sig.reshape(-1)
         return self.net(x, self._level_time(sig)) / sig[:, None]
 
-    def marginal(self, level: float | None = None) -> tuple[float, float]:
-        """(alpha, sigma) of p_σ: (1, σ) (single mode: its one σ; ``None``: σ_L)."""
+    def marginal_at(self, level: float | None = None) -> tuple[float, float]:
+        """(a, s) of p_σ = law of x₀ + σ ε: (1, σ) (``None``: σ_L; single mode: its one σ)."""
         if self.mode == "single" or level is None:
             return 1.0, self.sigma_list[-1]
-        return 1.0, float(level)
+        sigma = float(level)
+        if not (sigma > 0 and math.isfinite(sigma)):
+            raise ValueError(f"the NCSN level is a noise scale σ > 0, got {level!r}")
+        return 1.0, sigma
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The σ²-weighted DSM loss with σ uniform on the ladder and ε drawn with ``generator``."""
         n = x.shape[0]
-        idx = torch.randint(0, len(self.sigma_list), (n,), device=x.device)
+        idx = randint(0, len(self.sigma_list), (n,), generator=generator, device=x.device)
         sig = self.sigmas[idx][:, None]  # (N, 1)
-        x_tilde = x + sig * torch.randn_like(x)
+        x_tilde = x + sig * randn_like(x, generator)
         return dsm_loss(self.score(x_tilde, sig[:, 0]), x_tilde, x, sig)
 
     # -- sampling ---------------------------------------------------------------------------
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """Broad initial states on the CPU: N(0, σ_1² I) (multi) or N(0, sigma_max² I) (single)."""
+        """Broad initial states on the model's device: N(0, σ_1² I) (multi) or
+        N(0, sigma_max² I) (single)."""
         scale = self.sigma_list[0] if self.mode == "multi" else self.sigma_max
-        return scale * torch.randn(n, 2, generator=generator)
+        return scale * randn(n, 2, generator=generator, device=self.device)
 
     def langevin_chains(
         self, x0: Tensor, num_frames: int = 60, generator: torch.Generator | None = None
@@ -190,178 +193,45 @@ class NCSN(GenerativeModel):
         """The model's sampler from ``x0``: annealed Langevin (multi) or plain Langevin at σ
         (single, L·T steps of ε = step_ratio·σ²/2), then the Tweedie denoising step if enabled."""
         x0 = x0.to(self.device)
-        g = _gen_for(generator, self.device)
         if self.mode == "multi":
-            xs, sig = annealed_langevin(
-                lambda x, s: self.score(x, s),
+            return annealed_langevin(
+                self.score,
                 x0,
                 self.sigma_list,
                 self.eps,
                 self.steps_per_level,
-                generator=g,
+                generator=generator,
                 num_frames=num_frames,
                 denoise=self.denoise,
             )
-            return Trajectory(xs, sig, "σ")
         sigma = self.sigma_list[0]
         n_steps = self.steps_per_level * 10
-        every = max(1, n_steps // max(num_frames - 1, 1)) if num_frames > 1 else 0
-        xs = langevin(
+        path = langevin(
             self.score,
             x0,
             0.5 * self.step_ratio * sigma**2,
             n_steps,
-            generator=g,
-            record_every=every,
+            generator=generator,
+            record_every=record_every_for(n_steps, num_frames),
         )
-        ts = torch.tensor(langevin_record_steps(n_steps, every), dtype=torch.float32)
-        if self.denoise:
-            with torch.no_grad():
-                last = xs[-1] + sigma**2 * self.score(xs[-1])
-            xs = torch.cat([xs, last[None]])
-            ts = torch.cat([ts, ts[-1:] + 1])
-        return Trajectory(xs, ts, "Langevin step")
+        if not self.denoise:
+            return path
+        with torch.no_grad():
+            last = path.xs[-1] + sigma**2 * self.score(path.xs[-1])
+        return Trajectory(
+            torch.cat([path.xs, last[None]]),
+            torch.cat([path.ts, path.ts[-1:] + 1]),
+            path.time_label,
+        )
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
-        x0 = self.prior_sample(n, generator=_cpu_gen(generator))
+        x0 = self.prior_sample(n, generator=generator)
         return self.langevin_chains(x0, num_frames=0, generator=generator).xs[-1]
 
     @torch.no_grad()
     def trajectory(
         self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None
     ) -> Trajectory:
-        x0 = self.prior_sample(n, generator=_cpu_gen(generator))
+        x0 = self.prior_sample(n, generator=generator)
         return self.langevin_chains(x0, num_frames=num_frames, generator=generator)
-
-
-# -- plain vs annealed Langevin (the far-mixture demo) ----------------------------------------
-
-
-def component_fractions(target: Target2D, x: Tensor) -> Tensor | None:
-    """For a Gaussian-mixture target: the fraction of samples whose most responsible component
-    is k, ``(K,)``; ``None`` for other targets."""
-    if not isinstance(target, GaussianMixture):
-        return None
-    lp = target._component_log_probs(x.detach().cpu(), 1.0, 0.0)  # (N, K)
-    return torch.bincount(lp.argmax(1), minlength=lp.shape[1]).double() / max(x.shape[0], 1)
-
-
-def mode_weights(target: Target2D, clouds: dict[str, Tensor]) -> dict[str, list[float]] | None:
-    """Exact mixture weights of a Gaussian-mixture target (key ``"target"``) next to the fraction
-    of each cloud assigned to each component; ``None`` for other targets."""
-    if not isinstance(target, GaussianMixture):
-        return None
-    out = {"target": target.weights.double().tolist()}
-    for name, x in clouds.items():
-        out[name] = component_fractions(target, x).tolist()  # type: ignore[union-attr]
-    return out
-
-
-@dataclass(frozen=True)
-class LangevinComparison:
-    """Plain Langevin with the score at σ_L vs annealed Langevin over the ladder, from the same
-    initial states: ``plain, annealed`` final samples ``(N, 2)`` and their trajectories."""
-
-    plain: Trajectory
-    annealed: Trajectory
-
-    @property
-    def plain_samples(self) -> Tensor:
-        return self.plain.xs[-1]
-
-    @property
-    def annealed_samples(self) -> Tensor:
-        return self.annealed.xs[-1]
-
-
-@torch.no_grad()
-def compare_plain_annealed(
-    score_fn,
-    x0: Tensor,
-    sigmas: list[float],
-    step_ratio: float = 0.1,
-    steps_per_level: int = 100,
-    plain_step: float = 0.05,
-    num_frames: int = 40,
-    generator: torch.Generator | None = None,
-) -> LangevinComparison:
-    """Run both samplers from ``x0 (N, 2)`` with ``score_fn(x, σ)`` (learned or analytic).
-
-    Plain Langevin: the lecture's x + ε s(x, σ_L) + √(2ε) z with ε = ``plain_step`` (a step on
-    the scale of the data, so chains do reach the modes) for the same number of score
-    evaluations L·T; annealed: Song & Ermon with ε = step_ratio·σ_L², no final denoising."""
-    if not (0 < plain_step <= 10):
-        raise ValueError("the plain Langevin step must be in (0, 10]")
-    sigma_L = sigmas[-1]
-    n_steps = len(sigmas) * steps_per_level
-    every = max(1, n_steps // max(num_frames - 1, 1))
-    xs = langevin(
-        lambda x: score_fn(x, sigma_L),
-        x0,
-        plain_step,
-        n_steps,
-        generator=generator,
-        record_every=every,
-    )
-    ts = torch.tensor(langevin_record_steps(n_steps, every), dtype=torch.float32)
-    plain = Trajectory(xs, ts, "Langevin step")
-    xa, sig = annealed_langevin(
-        score_fn,
-        x0,
-        sigmas,
-        step_ratio * sigma_L**2,
-        steps_per_level,
-        generator=generator,
-        num_frames=num_frames,
-        denoise=False,
-    )
-    return LangevinComparison(plain, Trajectory(xa, sig, "σ"))
-
-
-@torch.no_grad()
-def ncsn_langevin_demo(
-    model: NCSN,
-    target: Target2D,
-    use_true_score: bool = False,
-    n: int = 2000,
-    plain_step: float = 0.05,
-    num_frames: int = 40,
-    seed: int = 0,
-) -> LangevinComparison:
-    """Plain vs annealed Langevin from the same uniform initial states over the target's box,
-    with the model's s_θ(x, σ) or with the exact diffused score ∇ log p_σ (``use_true_score``)."""
-    n = int(min(max(n, 1), 5000))
-    x0b, x1b, y0b, y1b = target.bounds
-    u = torch.rand(n, 2, generator=torch.Generator().manual_seed(int(seed)))
-    x0 = torch.stack([x0b + (x1b - x0b) * u[:, 0], y0b + (y1b - y0b) * u[:, 1]], 1)
-    ladder = (
-        model.sigma_list
-        if model.mode == "multi"
-        else geometric_ladder(model.sigma_max, model.sigma_min, 10).tolist()
-    )
-    if use_true_score:
-
-        def score_fn(x: Tensor, s: float) -> Tensor:
-            return target.score_t(x, 1.0, s)
-
-        dev = torch.device("cpu")
-    else:
-        dev = model.device
-
-        def score_fn(x: Tensor, s: float) -> Tensor:
-            return model.score(x, s)
-
-    g = torch.Generator(device=dev)
-    g.manual_seed(int(seed) + 1)
-    cmp = compare_plain_annealed(
-        score_fn,
-        x0.to(dev),
-        ladder,
-        step_ratio=model.step_ratio,
-        steps_per_level=model.steps_per_level,
-        plain_step=plain_step,
-        num_frames=num_frames,
-        generator=g,
-    )
-    return LangevinComparison(cmp.plain.cpu(), cmp.annealed.cpu())

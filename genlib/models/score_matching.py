@@ -8,48 +8,36 @@ i.e. twice the usual ½‖s‖² + ∇·s (same minimiser). The divergence is EX
 passes (∂s_1/∂x_1 + ∂s_2/∂x_2, ``create_graph=True`` so the loss can be differentiated).
 Samples come from Langevin MC x ← x + ε s_θ(x) + √(2ε) z started from a broad initial
 distribution — and that is where the lecture's warning bites: s_θ is only trained where the data
-are, so chains that start far away follow an untrained field.
+are, so chains that start far away follow an untrained field (``genlib.lab.langevin`` shows it).
 
-The module also holds the score-field helpers shared by the diffusion pages (NCSN, DDPM, SDE):
-``field_grid`` and ``compare_score_fields`` evaluate a learned and a true field on a grid.
+Level convention: the score has no time; ``score(x, level)`` ignores ``level`` and
+``marginal_at(level) = (1, 0)`` (p itself).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
-from genlib.distributions.base import Bounds, Target2D
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.nn import MLP, Activation
-from genlib.samplers.langevin import langevin, langevin_record_steps
+from genlib.rng import rand, randn
+from genlib.samplers.langevin import langevin, record_every_for
 
 __all__ = [
     "ScoreMatching",
     "hyvarinen_terms",
     "hyvarinen_loss",
     "InitKind",
+    "INIT_KINDS",
     "init_points",
-    "field_grid",
-    "ScoreFieldComparison",
-    "compare_score_fields",
-    "expand_bounds",
-    "learned_vs_true",
-    "LangevinDemo",
-    "langevin_demo",
-    "MAX_GRID",
-    "MAX_CHAINS",
-    "MAX_DEMO_STEPS",
 ]
 
 InitKind = Literal["gaussian", "box", "far"]
-MAX_GRID = 80  # grid points per axis for field pictures
-MAX_CHAINS = 5000  # particles per sampling call from a page
-MAX_DEMO_STEPS = 5000  # Langevin steps per page call
+INIT_KINDS: tuple[InitKind, ...] = ("gaussian", "box", "far")
 
 
 def hyvarinen_terms(score_fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -70,103 +58,6 @@ def hyvarinen_loss(score_fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return (sq + 2.0 * div).mean()
 
 
-def expand_bounds(bounds: Bounds, factor: float) -> Bounds:
-    """``bounds`` scaled by ``factor`` about their centre."""
-    x0, x1, y0, y1 = bounds
-    cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    return (cx - factor * hx, cx + factor * hx, cy - factor * hy, cy + factor * hy)
-
-
-def field_grid(bounds: Bounds, grid_size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """A ``grid_size × grid_size`` grid over ``bounds``: ``xs (G,), ys (G,), points (G*G, 2)``
-    (row-major: point k = (xs[k % G], ys[k // G]))."""
-    g = int(min(max(grid_size, 2), MAX_GRID))
-    xs = torch.linspace(bounds[0], bounds[1], g)
-    ys = torch.linspace(bounds[2], bounds[3], g)
-    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-    return xs, ys, torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
-
-
-@dataclass(frozen=True)
-class ScoreFieldComparison:
-    """A learned and a true vector field on one grid (CPU tensors): ``xs, ys (G,)``,
-    ``learned, true (G, G, 2)`` indexed [iy, ix], ``error (G, G)`` = ‖learned − true‖, and the
-    true log-density ``log_p (G, G)`` (NaN where unavailable) for the background."""
-
-    xs: Tensor
-    ys: Tensor
-    learned: Tensor
-    true: Tensor
-    error: Tensor
-    log_p: Tensor
-
-    @property
-    def relative_error(self) -> Tensor:
-        """‖learned − true‖ / (‖true‖ + 1): ``(G, G)``."""
-        return self.error / (self.true.norm(dim=-1) + 1.0)
-
-
-def compare_score_fields(
-    learned_fn: Callable[[Tensor], Tensor],
-    true_fn: Callable[[Tensor], Tensor],
-    bounds: Bounds,
-    grid_size: int = 25,
-    log_p_fn: Callable[[Tensor], Tensor] | None = None,
-    device: torch.device | None = None,
-) -> ScoreFieldComparison:
-    """Evaluate ``learned_fn`` (on ``device``) and ``true_fn`` (on the CPU) over a grid."""
-    xs, ys, pts = field_grid(bounds, grid_size)
-    g = xs.shape[0]
-    with torch.no_grad():
-        learned = learned_fn(pts.to(device) if device is not None else pts).detach().float().cpu()
-    true = true_fn(pts).detach().float().cpu()
-    if log_p_fn is not None:
-        try:
-            log_p = log_p_fn(pts).detach().float().cpu().reshape(g, g)
-        except NotImplementedError:
-            log_p = torch.full((g, g), float("nan"))
-    else:
-        log_p = torch.full((g, g), float("nan"))
-    learned, true = learned.reshape(g, g, 2), true.reshape(g, g, 2)
-    return ScoreFieldComparison(xs, ys, learned, true, (learned - true).norm(dim=-1), log_p)
-
-
-def learned_vs_true(
-    model: torch.nn.Module,
-    target: Target2D,
-    level: float | int | None,
-    bounds: Bounds | None = None,
-    grid_size: int = 25,
-) -> ScoreFieldComparison:
-    """The model's score s_θ(x, level) against the TRUE score of the same marginal on a grid.
-
-    ``model.marginal(level) -> (alpha, sigma)`` names the marginal the score is for: the target
-    itself (1, 0) for score matching, p_σ (1, σ) for NCSN, p_t (√ᾱ_t, √(1−ᾱ_t)) for DDPM; the true
-    field is ``target.score_t(x, alpha, sigma)`` (``target.score`` when sigma = 0)."""
-    alpha, sigma = model.marginal(level)
-    if sigma == 0.0 and alpha == 1.0:
-        true_fn, log_p_fn = target.score, target.log_prob
-    else:
-
-        def true_fn(x: Tensor) -> Tensor:
-            return target.score_t(x, alpha, sigma)
-
-        def log_p_fn(x: Tensor) -> Tensor:
-            return target.log_prob_t(x, alpha, sigma)
-
-    def learned_fn(x: Tensor) -> Tensor:
-        return model.score(x, level)
-
-    return compare_score_fields(
-        learned_fn,
-        true_fn,
-        bounds or target.bounds,
-        grid_size,
-        log_p_fn=log_p_fn,
-        device=model.device,
-    )
-
-
 def init_points(
     n: int,
     kind: InitKind,
@@ -177,12 +68,12 @@ def init_points(
     generator: torch.Generator | None = None,
     far_factor: float = 3.0,
 ) -> Tensor:
-    """Initial Langevin states ``(n, 2)`` on the CPU: ``gaussian`` N(mean, diag std²) (the data's
-    moments), ``box`` uniform on the data's bounding box [lo, hi], ``far`` uniform on the box
-    scaled ``far_factor``× about its centre (mostly where no data were seen)."""
+    """Initial Langevin states ``(n, 2)`` on the device of ``lo``: ``gaussian`` N(mean, diag std²)
+    (the data's moments), ``box`` uniform on the data's bounding box [lo, hi], ``far`` uniform on
+    the box scaled ``far_factor``× about its centre (mostly where no data were seen)."""
     if kind == "gaussian":
-        return mean + std * torch.randn(n, 2, generator=generator)
-    u = torch.rand(n, 2, generator=generator)
+        return mean + std * randn(n, 2, generator=generator, device=lo.device)
+    u = rand(n, 2, generator=generator, device=lo.device)
     if kind == "box":
         return lo + (hi - lo) * u
     if kind == "far":
@@ -229,7 +120,7 @@ class ScoreMatching(GenerativeModel):
             raise ValueError("langevin_steps must be in [1, 100000]")
         if not (0 < step_size <= 1.0):
             raise ValueError("step_size must be in (0, 1]")
-        if init not in ("gaussian", "box", "far"):
+        if init not in INIT_KINDS:
             raise ValueError("init must be 'gaussian', 'box' or 'far'")
         self.net = MLP(2, 2, hidden=hidden, depth=depth, activation=activation)
         self.langevin_steps = int(langevin_steps)
@@ -243,20 +134,27 @@ class ScoreMatching(GenerativeModel):
         self.register_buffer("data_count", torch.zeros(()))
 
     # -- the score and its objective -------------------------------------------------------
-    def score(self, x: Tensor, t: Tensor | float | None = None) -> Tensor:
-        """s_θ(x) ``(N, 2)`` (no time: ``t`` is ignored; score matching fits p itself, σ = 0)."""
+    def score(self, x: Tensor, level: Tensor | float | None = None) -> Tensor:
+        """s_θ(x) ``(N, 2)`` (no time: ``level`` is ignored; score matching fits p itself)."""
         return self.net(x)
 
-    def marginal(self, level: float | None = None) -> tuple[float, float]:
-        """(alpha, sigma) of the distribution this score is for: p itself."""
+    def marginal_at(self, level: float | None = None) -> tuple[float, float]:
+        """(a, s) of the law this score is for, a·x₀ + s·ε: p itself, (1, 0), at every level."""
         return 1.0, 0.0
 
-    def loss(self, x: Tensor) -> Tensor:
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Hyvärinen's objective (exact divergence): deterministic, ``generator`` is unused."""
         return hyvarinen_loss(self.net, x)
 
-    def train_step(self, x: Tensor, optimizers, step: int) -> dict[str, Tensor]:
+    def train_step(
+        self,
+        x: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        step: int,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, Tensor]:
         self._update_data_stats(x)
-        return super().train_step(x, optimizers, step)
+        return super().train_step(x, optimizers, step, generator=generator)
 
     @torch.no_grad()
     def _update_data_stats(self, x: Tensor) -> None:
@@ -287,7 +185,8 @@ class ScoreMatching(GenerativeModel):
     def init_points(
         self, n: int, kind: InitKind | None = None, generator: torch.Generator | None = None
     ) -> Tensor:
-        """``n`` initial Langevin states on the CPU (see ``init_points``)."""
+        """``n`` initial Langevin states on the CPU (see ``init_points``), drawn with
+        ``generator`` on its own device."""
         stats = [
             b.detach().float().cpu()
             for b in (self.data_lo, self.data_hi, self.data_mean, self.data_std)
@@ -304,90 +203,23 @@ class ScoreMatching(GenerativeModel):
     ) -> Trajectory:
         """Langevin MC with the learned score from ``x0 (N, 2)``: frames in generation order."""
         n_steps = self.langevin_steps if n_steps is None else int(n_steps)
-        every = max(1, n_steps // max(num_frames - 1, 1)) if num_frames > 1 else 0
-        xs = langevin(
+        return langevin(
             self.score,
             x0.to(self.device),
             self.step_size if step_size is None else float(step_size),
             n_steps,
-            generator=_gen_for(generator, self.device),
-            record_every=every,
+            generator=generator,
+            record_every=record_every_for(n_steps, num_frames),
         )
-        ts = torch.tensor(langevin_record_steps(n_steps, every), dtype=torch.float32)
-        return Trajectory(xs, ts, "Langevin step")
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
-        x0 = self.init_points(n, generator=_cpu_gen(generator))
+        x0 = self.init_points(n, generator=generator)
         return self.langevin_chains(x0, num_frames=0, generator=generator).xs[-1]
 
     @torch.no_grad()
     def trajectory(
         self, n: int, num_frames: int = 60, *, generator: torch.Generator | None = None
     ) -> Trajectory:
-        x0 = self.init_points(n, generator=_cpu_gen(generator))
+        x0 = self.init_points(n, generator=generator)
         return self.langevin_chains(x0, num_frames=num_frames, generator=generator)
-
-
-def _cpu_gen(generator: torch.Generator | None) -> torch.Generator | None:
-    """A CPU generator derived from ``generator`` (for CPU-side initial states)."""
-    if generator is None or generator.device.type == "cpu":
-        return generator
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
-    return torch.Generator().manual_seed(seed)
-
-
-def _gen_for(generator: torch.Generator | None, device: torch.device) -> torch.Generator | None:
-    """``generator`` if it lives on ``device``; else a generator on ``device`` seeded from it."""
-    if generator is None or generator.device == device:
-        return generator
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item())
-    g = torch.Generator(device=device)
-    g.manual_seed(seed)
-    return g
-
-
-@dataclass(frozen=True)
-class LangevinDemo:
-    """Langevin chains from the same initial states with the learned and with the true score."""
-
-    learned: Trajectory
-    true: Trajectory
-
-
-@torch.no_grad()
-def langevin_demo(
-    model: ScoreMatching,
-    target: Target2D,
-    init: InitKind = "far",
-    n: int = 1000,
-    n_steps: int | None = None,
-    step_size: float | None = None,
-    num_frames: int = 60,
-    seed: int = 0,
-) -> LangevinDemo:
-    """The lecture's warning made visible: start ``n`` chains from ``init`` ("far": mostly where
-    no data were seen) and run Langevin MC with s_θ and with the exact ∇ log p side by side."""
-    n = int(min(max(n, 1), MAX_CHAINS))
-    n_steps = model.langevin_steps if n_steps is None else int(min(max(n_steps, 1), MAX_DEMO_STEPS))
-    step = model.step_size if step_size is None else float(step_size)
-    g = torch.Generator().manual_seed(int(seed))
-    x0 = model.init_points(n, init, generator=g)
-    learned = model.langevin_chains(
-        x0, n_steps, step, num_frames, generator=torch.Generator().manual_seed(seed + 1)
-    )
-    every = max(1, n_steps // max(num_frames - 1, 1))
-    xs = langevin(
-        target.score,
-        x0,
-        step,
-        n_steps,
-        generator=torch.Generator().manual_seed(seed + 1),
-        record_every=every,
-    )
-    true = Trajectory(
-        xs,
-        torch.tensor(langevin_record_steps(n_steps, every), dtype=torch.float32),
-        "Langevin step",
-    )
-    return LangevinDemo(learned.cpu(), true)

@@ -12,11 +12,13 @@ Sampling integrates the reverse-time λ-family dx = [f - (1+λ²)/2 g² s_θ] dt
 reverse SDE, λ = 0 probability-flow ODE), optionally with Langevin corrector steps (PC), or the
 PF-ODE with Heun/RK4. ``log_prob`` is the exact log-likelihood of the PF-ODE,
 log p_0(x) = log p_T(x(T)) + ∫ ∇·(f - ½ g² s_θ) dt, with the exact 2D divergence.
+
+Level convention: the level is the SDE time t ∈ [0, 1] (t = 0 data); ``score(x, t)`` ≈ ∇ log p_t
+and ``marginal_at(t) = (a(t), s(t))``, the kernel's mean coefficient and standard deviation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -26,6 +28,7 @@ from genlib.distributions.base import Target2D
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.nn import TimeMLP
 from genlib.processes.sde import SDE, VESDE, VPSDE, SDEKind
+from genlib.rng import rand, randn_like
 from genlib.samplers.ode import ODE_METHODS, ODEMethod, ode_log_likelihood
 from genlib.samplers.sde import (
     SDEScoreFn,
@@ -36,12 +39,11 @@ from genlib.samplers.sde import (
 
 __all__ = [
     "ScoreSDE",
-    "FieldComparison",
     "SDESampler",
     "SDE_SAMPLERS",
     "Parametrization",
     "time_net",
-    "prior_noise",
+    "stratified_times",
 ]
 
 SDESampler = Literal["em", "pc", "ode"]
@@ -60,35 +62,13 @@ def time_net(net: TimeMLP, x: Tensor, t: Tensor) -> Tensor:
     return net(x, t)
 
 
-def prior_noise(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """``(n, 2)`` standard normal noise drawn on the generator's device, moved to ``device``."""
-    dev = generator.device if generator is not None else device
-    return torch.randn(n, 2, generator=generator, device=dev).to(device)
-
-
-@dataclass
-class FieldComparison:
-    """A learned field next to the exact one at one time: ``learned``/``true`` ``(M, 2)``,
-    ``error (M,)`` (in the units of the training loss), ``log_p (M,)`` = log p_t at the points;
-    ``true``/``error``/``log_p`` are None when the target's diffused marginal is not known."""
-
-    learned: Tensor
-    true: Tensor | None
-    error: Tensor | None
-    log_p: Tensor | None
-    t: float
-    noise_scale: float  # s(t) (SDE) or σ_τ (flow matching)
-
-
-def _exact_field(target, true_fn, pts: Tensor, a: float, s: float):
-    """(exact field, log p_t) at ``pts`` or (None, None) when the target has no diffused marginal."""
-    if target is None:
-        return None, None
-    try:
-        with torch.no_grad():
-            return true_fn().float().cpu(), target.log_prob_t(pts.cpu(), a, s).float()
-    except NotImplementedError:
-        return None, None
+def stratified_times(
+    n: int, generator: torch.Generator | None, device: torch.device | str
+) -> Tensor:
+    """``n`` stratified uniforms on [0, 1): one uniform offset, evenly spread, ``(n,)`` (a
+    lower-variance draw of the time of a continuous-time loss)."""
+    u0 = rand(1, generator=generator, device=device)
+    return (u0 + torch.arange(n, device=device) / n) % 1.0
 
 
 def _check(ok: bool, msg: str) -> None:
@@ -198,38 +178,30 @@ class ScoreSDE(GenerativeModel):
             return out
         return s[:, None] * x / r2 + a[:, None] * r_inv * out
 
-    def score(self, x: Tensor, t: Tensor | float) -> Tensor:
-        """s_θ(x, t) = -ε_θ(x, t) / s(t) ≈ ∇ log p_t(x): ``(N, 2)``; ``t`` a float or ``(N,)``."""
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    def score(self, x: Tensor, level: Tensor | float) -> Tensor:
+        """s_θ(x, t) = -ε_θ(x, t) / s(t) ≈ ∇ log p_t(x): ``(N, 2)``; ``level`` is the SDE time t
+        (a float or ``(N,)``)."""
+        t = torch.as_tensor(level, dtype=x.dtype, device=x.device)
         t = t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(x.shape[0])
         _, s = self.process.marginal(t)
         return -self.epsilon(x, t) / s[:, None]
 
-    def true_score_fn(self, target) -> SDEScoreFn:
+    def marginal_at(self, level: float) -> tuple[float, float]:
+        """(a(t), s(t)) of p_t = law of a(t) x₀ + s(t) ε, at the SDE time t = ``level`` in [0, 1]."""
+        t = float(level)
+        _check(0.0 <= t <= 1.0, f"the SDE level is a time t in [0, 1], got {level!r}")
+        a, s = self.process.marginal(torch.tensor([t], dtype=torch.float64))
+        return float(a[0]), float(s[0])
+
+    def true_score_fn(self, target: Target2D) -> SDEScoreFn:
         """The exact ∇ log p_t of ``target`` under this model's SDE (for comparison figures)."""
         return marginal_score_fn(target, self.process)
 
-    def score_field(self, pts: Tensor, t: float, target: Target2D | None = None) -> FieldComparison:
-        """The learned score s_θ(x, t) at ``pts (M, 2)`` next to the exact ∇ log p_t of ``target``
-        (when its diffused marginal is known), with the error in the units of the loss,
-        ‖s(t) (s_θ − ∇ log p_t)‖ = ‖ε_θ − ε*‖, and log p_t at the points (for contours)."""
-        _check(self.t_min <= float(t) <= 1.0, f"t must be in [{self.t_min:g}, 1]")
-        x = pts.to(self.device, torch.float32)
-        tt = torch.full((x.shape[0],), float(t), device=self.device)
-        with torch.no_grad():
-            learned = self.score(x, tt).cpu()
-        a, s = (float(v) for v in self.process.marginal(tt[:1].cpu()))
-        true, log_pt = _exact_field(target, lambda: target.score_t(x.cpu(), a, s), pts, a, s)
-        err = None if true is None else s * (learned - true).norm(dim=-1)
-        return FieldComparison(learned, true, err, log_pt, float(t), s)
-
     # --- training ------------------------------------------------------------------------------
-    def loss(self, x: Tensor) -> Tensor:
-        n = x.shape[0]
-        # stratified t ~ U[ε, 1]: one uniform offset, evenly spread (lower-variance loss)
-        u = (torch.rand(1, device=x.device) + torch.arange(n, device=x.device) / n) % 1.0
-        t = self.t_min + (1.0 - self.t_min) * u
-        eps = torch.randn_like(x)
+    def loss(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Continuous-time DSM with stratified t ~ U[ε, 1]; t and ε drawn with ``generator``."""
+        t = self.t_min + (1.0 - self.t_min) * stratified_times(x.shape[0], generator, x.device)
+        eps = randn_like(x, generator)
         xt = self.process.perturb(x, t, eps)
         return ((self.epsilon(xt, t) - eps) ** 2).sum(-1).mean()
 
@@ -248,7 +220,7 @@ class ScoreSDE(GenerativeModel):
         _check(sampler in SDE_SAMPLERS, f"sampler must be one of {', '.join(SDE_SAMPLERS)}")
         _check(0.0 <= lam <= 1.0, "lam (λ) must be in [0, 1]")
         _check(1 <= n <= 200_000, "number of samples must be in [1, 200000]")
-        x = self.process.prior_std() * prior_noise(n, generator, self.device)
+        x = self.process.prior_sample(n, generator, device=self.device)
         with torch.no_grad():
             if sampler == "ode":
                 steps = steps or self.ode_steps
@@ -294,8 +266,7 @@ class ScoreSDE(GenerativeModel):
         steps: int | None = None,
     ) -> Trajectory:
         """Reverse-time paths from the prior (frame 0, t = 1) to the data end (last, t = ε)."""
-        path = self._run_sampler(n, generator, max(2, int(num_frames)), sampler, lam, steps)
-        return Trajectory(path.xs, path.ts, "t")
+        return self._run_sampler(n, generator, max(2, int(num_frames)), sampler, lam, steps)
 
     # --- exact likelihood ----------------------------------------------------------------------
     def pf_ode_velocity(self, x: Tensor, t: Tensor) -> Tensor:

@@ -2,7 +2,12 @@
 and forward simulation for the animations."""
 
 from genlib.processes.ddpm import DDPMSchedule, ScheduleKind, make_betas
-from genlib.processes.forward import simulate_ddpm_chain, simulate_ve_ladder, ve_sigma_ladder
+from genlib.processes.forward import (
+    simulate_ddpm_chain,
+    simulate_forward_sde,
+    simulate_ve_ladder,
+    ve_sigma_ladder,
+)
 from genlib.processes.paths import (
     PATHS,
     OTPath,
@@ -34,6 +39,7 @@ __all__ = [
     "conditional_trajectories",
     "make_path",
     "simulate_ddpm_chain",
+    "simulate_forward_sde",
     "simulate_ve_ladder",
     "ve_sigma_ladder",
 ]

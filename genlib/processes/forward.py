@@ -1,5 +1,10 @@
-"""Forward simulation of the noising chains, recorded at F frames (for animations and for the
-Monte-Carlo checks of the closed-form marginals)."""
+"""Forward simulation of the noising processes, recorded at F frames (for the forward-diffusion
+animation and for the Monte-Carlo checks of the closed-form marginals).
+
+These are noising paths, not generation paths: each returns ``(frames (F, N, 2), times)`` in
+FORWARD order (frame 0 = the data x_0), where a ``Trajectory`` would be in generation order.
+Noise is drawn with the caller's generator on its own device (``genlib.rng``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,19 @@ import torch
 from torch import Tensor
 
 from genlib.processes.ddpm import DDPMSchedule
+from genlib.processes.sde import SDE
+from genlib.rng import randn_like
 
-__all__ = ["simulate_ddpm_chain", "simulate_ve_ladder", "ve_sigma_ladder", "frame_indices"]
+__all__ = [
+    "simulate_ddpm_chain",
+    "simulate_ve_ladder",
+    "simulate_forward_sde",
+    "ve_sigma_ladder",
+    "frame_indices",
+    "MAX_FORWARD_SDE_STEPS",
+]
+
+MAX_FORWARD_SDE_STEPS = 5000
 
 
 def frame_indices(num_steps: int, num_frames: int) -> list[int]:
@@ -31,7 +47,7 @@ def simulate_ddpm_chain(
     frames = [x0]
     x = x0
     for t in range(1, schedule.T + 1):
-        x = schedule.q_step(x, t, torch.randn(x.shape, generator=generator, dtype=x.dtype))
+        x = schedule.q_step(x, t, randn_like(x, generator))
         if t in keep:
             frames.append(x)
     return torch.stack(frames), keep
@@ -57,10 +73,36 @@ def simulate_ve_ladder(
     x = x0
     prev = 0.0
     for i, s in enumerate(sigmas.tolist(), start=1):
-        x = x + math.sqrt(s * s - prev * prev) * torch.randn(
-            x.shape, generator=generator, dtype=x.dtype
-        )
+        x = x + math.sqrt(s * s - prev * prev) * randn_like(x, generator)
         prev = s
         if i in keep:
             frames.append(x)
     return torch.stack(frames), keep
+
+
+def simulate_forward_sde(
+    sde: SDE,
+    x0: Tensor,
+    steps: int = 1000,
+    t_end: float = 1.0,
+    generator: torch.Generator | None = None,
+    num_frames: int = 2,
+) -> tuple[Tensor, Tensor]:
+    """Euler–Maruyama of the forward SDE x ← x + f Δt + g √Δt z from t = 0 to ``t_end``:
+    frames ``(F, N, 2)`` (frame 0 = the data, the last = x(t_end)) and their times ``(F,)``."""
+    if not (1 <= steps <= MAX_FORWARD_SDE_STEPS):
+        raise ValueError(f"SDE steps must be in [1, {MAX_FORWARD_SDE_STEPS}]")
+    ts = torch.linspace(0.0, t_end, steps + 1, dtype=torch.float64).to(x0)
+    n = x0.shape[0]
+    keep = set(frame_indices(steps, num_frames))
+    x = x0
+    frames, frame_ts = [x], [ts[0]]
+    for i in range(steps):
+        t = ts[i].reshape(1).expand(n)
+        dt = ts[i + 1] - ts[i]
+        z = randn_like(x, generator)
+        x = x + sde.drift(x, t) * dt + sde.diffusion(t)[:, None] * dt.sqrt() * z
+        if i + 1 in keep:
+            frames.append(x)
+            frame_ts.append(ts[i + 1])
+    return torch.stack(frames), torch.stack(frame_ts)

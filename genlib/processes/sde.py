@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from genlib.registry import Registry
+from genlib.rng import randn
 
 __all__ = ["SDE", "VESDE", "VPSDE", "SDES", "SDEKind", "make_sde"]
 
@@ -50,7 +51,8 @@ class SDE(abc.ABC):
         """Standard deviation of the isotropic Gaussian prior p_1."""
 
     def prior_sample(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
-        return self.prior_std() * torch.randn(n, 2, generator=generator, device=device)
+        """``n`` draws of the prior N(0, prior_std² I): ``(n, 2)`` on ``device``."""
+        return self.prior_std() * randn(n, 2, generator=generator, device=device)
 
     def prior_log_prob(self, x: Tensor) -> Tensor:
         var = self.prior_std() ** 2

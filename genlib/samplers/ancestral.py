@@ -21,7 +21,8 @@ from torch import Tensor
 
 from genlib.processes.ddpm import DDPMSchedule
 from genlib.processes.forward import frame_indices
-from genlib.samplers.langevin import randn_like
+from genlib.rng import randn_like
+from genlib.trajectory import Trajectory
 
 __all__ = ["EpsFn", "VarianceKind", "ddpm_ancestral", "ancestral_coefficients"]
 
@@ -57,12 +58,12 @@ def ddpm_ancestral(
     generator: torch.Generator | None = None,
     num_frames: int = 50,
     variance: VarianceKind = "beta",
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> Trajectory:
     """Run x_T -> x_0 with ``eps_fn``.
 
-    Returns ``(frames (F, N, 2), ts (F,) int64, x0_preds (F, N, 2))`` in generation order: frame 0
-    is x_T (t = T), the last frame x_0 (t = 0, where x̂_0 is x_0 itself); ``num_frames`` is capped
-    at T + 1.
+    Returns a ``Trajectory`` in generation order (``time_label`` ``"t"``): ``xs (F, N, 2)``,
+    ``ts (F,)`` the step of each frame (frame 0 is x_T at t = T, the last frame x_0 at t = 0) and
+    ``x0_preds (F, N, 2)`` (at t = 0, x̂_0 is x_0 itself); ``num_frames`` is capped at T + 1.
     """
     c = ancestral_coefficients(schedule, variance)
     T = schedule.T
@@ -83,4 +84,6 @@ def ddpm_ancestral(
     frames.append(x.clone())
     preds.append(x.clone())
     ts.append(0)
-    return torch.stack(frames), torch.tensor(ts, dtype=torch.int64), torch.stack(preds)
+    return Trajectory(
+        torch.stack(frames), torch.tensor(ts, dtype=torch.float32), "t", torch.stack(preds)
+    )

@@ -22,15 +22,18 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
+from genlib.rng import randn_like
+from genlib.trajectory import Trajectory
+
 __all__ = [
     "ScoreFn",
     "NoiseScoreFn",
     "langevin_step",
     "langevin",
     "langevin_record_steps",
+    "record_every_for",
     "annealed_langevin",
     "annealed_record_points",
-    "randn_like",
     "MAX_LANGEVIN_STEPS",
 ]
 
@@ -38,15 +41,6 @@ ScoreFn = Callable[[Tensor], Tensor]  # x (N, 2) -> ∇ log p (N, 2)
 NoiseScoreFn = Callable[[Tensor, float], Tensor]  # x (N, 2), σ -> ∇ log p_σ (N, 2)
 
 MAX_LANGEVIN_STEPS = 200_000  # bound on the total number of score evaluations of one call
-
-
-def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Standard normal noise shaped like ``x``, drawn with ``generator`` (on the generator's
-    device, moved to ``x``'s device if they differ)."""
-    if generator is None or generator.device == x.device:
-        return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    z = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
-    return z.to(x.device)
 
 
 def langevin_step(x: Tensor, score: Tensor, step_size: float, z: Tensor) -> Tensor:
@@ -65,6 +59,14 @@ def langevin_record_steps(n_steps: int, record_every: int) -> list[int]:
     return steps
 
 
+def record_every_for(n_steps: int, num_frames: int) -> int:
+    """The ``record_every`` that gives about ``num_frames`` frames over ``n_steps`` Langevin steps
+    (0 when ``num_frames <= 1``: only the start and the end are kept)."""
+    if num_frames <= 1:
+        return 0
+    return max(1, n_steps // max(num_frames - 1, 1))
+
+
 @torch.no_grad()
 def langevin(
     score_fn: ScoreFn,
@@ -73,10 +75,10 @@ def langevin(
     n_steps: int,
     generator: torch.Generator | None = None,
     record_every: int = 0,
-) -> Tensor:
-    """Unadjusted Langevin MC from ``x0 (N, 2)``: returns the frames ``(F, N, 2)`` recorded at
-    ``langevin_record_steps(n_steps, record_every)`` (frame 0 is ``x0``, the last frame the
-    final state)."""
+) -> Trajectory:
+    """Unadjusted Langevin MC from ``x0 (N, 2)``: a ``Trajectory`` of the frames ``(F, N, 2)``
+    recorded at ``langevin_record_steps(n_steps, record_every)`` (``ts``, labelled
+    ``"Langevin step"``; frame 0 is ``x0``, the last frame the final state)."""
     if not (step_size > 0 and math.isfinite(step_size)):
         raise ValueError("Langevin step size must be a positive number")
     if not (0 <= n_steps <= MAX_LANGEVIN_STEPS):
@@ -88,7 +90,8 @@ def langevin(
         x = langevin_step(x, score_fn(x), step_size, randn_like(x, generator))
         if step in keep:
             frames.append(x.clone())
-    return torch.stack(frames)  # (F, N, 2)
+    ts = torch.tensor(langevin_record_steps(n_steps, record_every), dtype=torch.float32)
+    return Trajectory(torch.stack(frames), ts, "Langevin step")  # xs (F, N, 2)
 
 
 def _as_sigma_list(sigmas: Tensor | Sequence[float]) -> list[float]:
@@ -128,16 +131,17 @@ def annealed_langevin(
     generator: torch.Generator | None = None,
     num_frames: int = 0,
     denoise: bool = True,
-) -> tuple[Tensor, Tensor]:
+) -> Trajectory:
     """Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1) from ``x0 (N, 2)``.
 
     For each σ_i of the strictly decreasing ladder ``sigmas``, ``steps_per_level`` steps of
     x ← x + (α_i/2) s(x, σ_i) + √α_i z with α_i = ε σ_i²/σ_L². ``denoise``: finish with the
     Tweedie step x + σ_L² s(x, σ_L) (the posterior mean E[x_0 | x_σL], removing the last noise).
 
-    Returns ``(frames (F, N, 2), sigma_of_frame (F,))``: frame 0 is ``x0`` (labelled σ_1), then the
-    states at ``annealed_record_points`` labelled by the level they were sampled at, and, with
-    ``denoise``, one final denoised frame labelled 0.
+    Returns a ``Trajectory`` with ``xs (F, N, 2)`` and ``ts (F,)`` = the σ of each frame
+    (``time_label`` ``"σ"``): frame 0 is ``x0`` (labelled σ_1), then the states at
+    ``annealed_record_points`` labelled by the level they were sampled at, and, with ``denoise``,
+    one final denoised frame labelled 0.
     """
     ladder = _as_sigma_list(sigmas)
     if not (eps > 0 and math.isfinite(eps)):
@@ -162,4 +166,4 @@ def annealed_langevin(
         x = x + sigma_L**2 * score_fn(x, sigma_L)
         frames.append(x.clone())
         labels.append(0.0)
-    return torch.stack(frames), torch.tensor(labels, dtype=torch.float32)
+    return Trajectory(torch.stack(frames), torch.tensor(labels, dtype=torch.float32), "σ")

@@ -19,17 +19,20 @@ autograd pass per coordinate), not with Hutchinson's estimator.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
+from genlib.processes.forward import frame_indices
+from genlib.trajectory import Trajectory
+
 __all__ = [
     "VelocityFn",
     "ODEMethod",
     "ODE_METHODS",
-    "ODEPath",
+    "EVALS_PER_STEP",
+    "recorded_steps",
     "divergence",
     "velocity_and_divergence",
     "odeint",
@@ -57,14 +60,6 @@ def _times(t: Tensor, n: int) -> Tensor:
     return t.reshape(1).expand(n)  # (N,) without a copy
 
 
-@dataclass
-class ODEPath:
-    """A solution recorded at some frames: ``xs (F, N, D)`` at times ``ts (F,)``."""
-
-    xs: Tensor
-    ts: Tensor
-
-
 def _step(v: VelocityFn, x: Tensor, t: Tensor, h: Tensor, method: ODEMethod) -> Tensor:
     n = x.shape[0]
     if method == "euler":
@@ -90,16 +85,18 @@ def odeint(
     steps: int = 100,
     method: ODEMethod = "heun",
     num_frames: int = 0,
-) -> Tensor | ODEPath:
+    time_label: str = "t",
+) -> Tensor | Trajectory:
     """Integrate ẋ = v(x, t) from ``t0`` to ``t1`` with ``steps`` fixed steps.
 
-    Returns the end point ``(N, D)``, or with ``num_frames >= 2`` an ``ODEPath`` of that many frames
-    (first = x(t0), last = x(t1)). Runs under ``torch.no_grad`` unless grad mode is on by the caller.
+    Returns the end point ``(N, D)``, or with ``num_frames >= 2`` (and D = 2) a ``Trajectory`` of
+    that many frames (first = x(t0), last = x(t1); a generation path when t0 is the prior end),
+    its times labelled ``time_label``. Autograd follows the caller's grad mode.
     """
     if method not in ODE_METHODS:
         raise ValueError(f"unknown ODE method {method!r}; known: {', '.join(ODE_METHODS)}")
     ts = time_grid(t0, t1, steps, device=x.device, dtype=x.dtype)
-    keep = _frame_set(steps, num_frames)
+    keep = recorded_steps(steps, num_frames)
     frames, frame_ts = [x], [ts[0]]
     for i in range(steps):
         x = _step(velocity_fn, x, ts[i], ts[i + 1] - ts[i], method)
@@ -107,15 +104,16 @@ def odeint(
             frames.append(x)
             frame_ts.append(ts[i + 1])
     if num_frames >= 2:
-        return ODEPath(torch.stack(frames), torch.stack(frame_ts))
+        return Trajectory(torch.stack(frames), torch.stack(frame_ts), time_label)
     return x
 
 
-def _frame_set(steps: int, num_frames: int) -> set[int]:
+def recorded_steps(steps: int, num_frames: int) -> set[int]:
+    """The step indices 1..steps after which a fixed-step integrator records a frame (the start,
+    step 0, is always frame 0): ``num_frames`` evenly spread frames in all, none below 2."""
     if num_frames < 2:
         return set()
-    num_frames = min(num_frames, steps + 1)
-    return {round(i * steps / (num_frames - 1)) for i in range(1, num_frames)}
+    return set(frame_indices(steps, num_frames)) - {0}
 
 
 def velocity_and_divergence(velocity_fn: VelocityFn, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:

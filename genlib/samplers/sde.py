@@ -10,33 +10,33 @@ has the same marginals p_t as the forward process (its Fokker–Planck equation 
 dx = [f - ½ g² s] dt. ``reverse_sample`` integrates it with Euler–Maruyama (for λ = 0 this is the
 Euler method of the PF-ODE); ``predictor_corrector`` adds Langevin corrector steps at every time.
 
-Also the forward simulation of the SDE by Euler–Maruyama (to check the closed-form marginal
-N(a(t) x_0, s(t)² I) by Monte Carlo) and ``marginal_score_fn``: the exact score ∇ log p_t of a
-target's diffused marginal, for samplers driven by the true score.
+Also ``marginal_score_fn``: the exact score ∇ log p_t of a target's diffused marginal, for samplers
+driven by the true score. (The forward SDE's own simulation lives in ``genlib.processes.forward``.)
+Recorded paths are ``Trajectory``s in generation order (frame 0 = prior at t = 1, ``time_label``
+``"t"``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from genlib.distributions.base import Target2D
 from genlib.processes.sde import SDE
-from genlib.samplers.langevin import langevin_step, randn_like
-from genlib.samplers.ode import ODEMethod, odeint
+from genlib.rng import randn_like
+from genlib.samplers.langevin import langevin_step
+from genlib.samplers.ode import ODEMethod, odeint, recorded_steps
+from genlib.trajectory import Trajectory
 
 __all__ = [
     "SDEScoreFn",
-    "SamplePath",
     "reverse_sample",
     "predictor_corrector",
     "langevin_correct",
     "pf_ode_sample",
-    "simulate_forward_sde",
     "marginal_score_fn",
     "MAX_SDE_STEPS",
 ]
@@ -45,25 +45,9 @@ SDEScoreFn = Callable[[Tensor, Tensor], Tensor]
 MAX_SDE_STEPS = 5000
 
 
-@dataclass
-class SamplePath:
-    """Particles in generation order: ``xs (F, N, 2)`` at SDE times ``ts (F,)`` (decreasing, frame 0
-    = prior, last = data end)."""
-
-    xs: Tensor
-    ts: Tensor
-
-
 def _check_steps(steps: int) -> None:
     if not (1 <= steps <= MAX_SDE_STEPS):
         raise ValueError(f"SDE steps must be in [1, {MAX_SDE_STEPS}]")
-
-
-def _frame_set(steps: int, num_frames: int) -> set[int]:
-    if num_frames < 2:
-        return set()
-    num_frames = min(num_frames, steps + 1)
-    return {round(i * steps / (num_frames - 1)) for i in range(1, num_frames)}
 
 
 def _reverse_grid(sde: SDE, steps: int, t_end: float | None, like: Tensor) -> Tensor:
@@ -105,17 +89,17 @@ def predictor_corrector(
     num_frames: int = 0,
     t_end: float | None = None,
     denoise: bool = True,
-) -> Tensor | SamplePath:
+) -> Tensor | Trajectory:
     """Reverse sampling from ``x`` ~ p_1 down to ``t_end`` (default ``sde.eps``) with ``steps``
     Euler–Maruyama steps of the λ-family and ``corrector_steps`` Langevin corrector steps before
     each predictor step (0: plain predictor). ``denoise`` drops the noise of the last step (its mean
-    is the sample, as in Song et al.). Returns ``(N, 2)`` or a ``SamplePath`` of ``num_frames``."""
+    is the sample, as in Song et al.). Returns ``(N, 2)`` or a ``Trajectory`` of ``num_frames``."""
     _check_steps(steps)
     if lam < 0 or not math.isfinite(lam):
         raise ValueError("lambda must be a finite number >= 0")
     ts = _reverse_grid(sde, steps, t_end, x)
     n = x.shape[0]
-    keep = _frame_set(steps, num_frames)
+    keep = recorded_steps(steps, num_frames)
     frames, frame_ts = [x], [ts[0]]
     coef = 0.5 * (1.0 + lam * lam)
     for i in range(steps):
@@ -134,7 +118,7 @@ def predictor_corrector(
             frames.append(x)
             frame_ts.append(ts[i + 1])
     if num_frames >= 2:
-        return SamplePath(torch.stack(frames), torch.stack(frame_ts))
+        return Trajectory(torch.stack(frames), torch.stack(frame_ts), "t")
     return x
 
 
@@ -148,7 +132,7 @@ def reverse_sample(
     num_frames: int = 0,
     t_end: float | None = None,
     denoise: bool = True,
-) -> Tensor | SamplePath:
+) -> Tensor | Trajectory:
     """Euler–Maruyama integration of the λ-family of reverse SDEs (λ = 1: reverse SDE, λ = 0:
     PF-ODE by Euler), from ``x`` at t = 1 down to ``t_end``."""
     return predictor_corrector(
@@ -164,11 +148,11 @@ def pf_ode_sample(
     method: ODEMethod = "heun",
     num_frames: int = 0,
     t_end: float | None = None,
-):
+) -> Tensor | Trajectory:
     """Integrate the probability-flow ODE dx/dt = f - ½ g² s from t = 1 down to ``t_end`` with a
-    higher-order fixed-step solver (``genlib.samplers.ode``). Returns ``(N, 2)`` or a ``SamplePath``."""
+    higher-order fixed-step solver (``genlib.samplers.ode``). Returns ``(N, 2)`` or a ``Trajectory``."""
     t_end = sde.eps if t_end is None else t_end
-    out = odeint(
+    return odeint(
         lambda y, t: sde.pf_ode_drift(y, t, score_fn(y, t)),
         x,
         1.0,
@@ -176,39 +160,8 @@ def pf_ode_sample(
         steps,
         method,
         num_frames,
+        time_label="t",
     )
-    if num_frames >= 2:
-        return SamplePath(out.xs, out.ts)
-    return out
-
-
-def simulate_forward_sde(
-    sde: SDE,
-    x0: Tensor,
-    steps: int = 1000,
-    t_end: float = 1.0,
-    generator: torch.Generator | None = None,
-    num_frames: int = 0,
-) -> Tensor | SamplePath:
-    """Euler–Maruyama of the forward SDE x ← x + f Δt + g √Δt z from t = 0 to ``t_end``.
-    Frames (if any) are in forward order (frame 0 = data)."""
-    _check_steps(steps)
-    ts = torch.linspace(0.0, t_end, steps + 1, dtype=torch.float64).to(x0)
-    n = x0.shape[0]
-    keep = _frame_set(steps, num_frames)
-    x = x0
-    frames, frame_ts = [x], [ts[0]]
-    for i in range(steps):
-        t = ts[i].reshape(1).expand(n)
-        dt = ts[i + 1] - ts[i]
-        z = randn_like(x, generator)
-        x = x + sde.drift(x, t) * dt + sde.diffusion(t)[:, None] * dt.sqrt() * z
-        if i + 1 in keep:
-            frames.append(x)
-            frame_ts.append(ts[i + 1])
-    if num_frames >= 2:
-        return SamplePath(torch.stack(frames), torch.stack(frame_ts))
-    return x
 
 
 def marginal_score_fn(target: Target2D, sde: SDE) -> SDEScoreFn:

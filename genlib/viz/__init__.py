@@ -35,6 +35,12 @@ from genlib.viz.core import (
     style,
     union_bounds,
 )
+from genlib.viz.diffusion import (
+    field_comparison_figure,
+    final_samples_figure,
+    reverse_trajectory_figure,
+    schedule_curves,
+)
 from genlib.viz.export import ExportError, frame_table, to_csv, to_html, to_image
 from genlib.viz.fields import (
     MAX_GRID_RES,
@@ -74,6 +80,10 @@ __all__ = [
     "contour_trace",
     "quiver_trace",
     "quiver",
+    "field_comparison_figure",
+    "reverse_trajectory_figure",
+    "final_samples_figure",
+    "schedule_curves",
     "add_animation",
     "animated_scatter",
     "trail_xy",

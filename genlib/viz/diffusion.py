@@ -4,8 +4,9 @@ Pure functions: numpy/torch arrays in, plotly figures out.
 
 - ``reverse_trajectory_figure``: particles from noise to data played client-side, a few full
   trails, and optionally a second panel with the per-frame data predictions x̂_0 (DDPM).
-- ``field_comparison_figure``: a learned vector field next to the true one (same arrow scale) and
-  the error ‖learned − true‖ as a heatmap (with the data overlaid, to see where it was trained).
+- ``field_comparison_figure``: THE learned-vs-exact field figure of every score/velocity family
+  (a ``genlib.lab.fields.FieldComparison`` unpacked): learned field, exact field (same arrow
+  scale) and the error as a heatmap (with the data overlaid, to see where it was trained).
 - ``final_samples_figure``: two or more final clouds side by side (e.g. plain vs annealed Langevin).
 - ``schedule_curves``: noise-schedule curves (ᾱ_t, β_t, σ_i …) against the step.
 """
@@ -183,96 +184,132 @@ def _arrows(
     return quiver_trace(pts, v, scale=max(scale, 1e-9), color=c, name=name)
 
 
+def _log_p_contours(gx: np.ndarray, gy: np.ndarray, log_p: Any | None) -> list[go.Contour]:
+    """Grey contours of ``log_p (G, G)`` (12 nats below its maximum), or none."""
+    if log_p is None:
+        return []
+    lp = as_numpy(log_p).reshape(len(gy), len(gx))
+    if not np.isfinite(lp).any():
+        return []
+    top = float(np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)))
+    lo = top - 12.0
+    z = np.maximum(np.where(np.isfinite(lp), lp, lo), lo)
+    return [
+        go.Contour(
+            x=f32(gx),
+            y=f32(gy),
+            z=z,
+            contours={"coloring": "none", "start": lo, "end": top, "size": 1.5},
+            line={"color": "#b8c2cc", "width": 1},
+            showscale=False,
+            name="log p",
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    ]
+
+
+def _error_range(err: np.ndarray, log_p: Any | None, mass_range: float) -> float:
+    """Top of the error colour range: the 98 % quantile where p has mass (log p > max −
+    ``mass_range``; far from the data the error is large and would wash out the picture, so the
+    colour saturates there), else over the whole grid."""
+    region = err[np.isfinite(err)]
+    if log_p is not None:
+        lp = as_numpy(log_p).reshape(err.shape)
+        if np.isfinite(lp).any():
+            mask = np.isfinite(err) & (
+                lp > np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)) - mass_range
+            )
+            if mask.any():
+                region = err[mask]
+    return float(np.quantile(region, 0.98)) if region.size else 1.0
+
+
 def field_comparison_figure(
     xs: Any,
     ys: Any,
     learned: Any,
-    true: Any,
+    exact: Any | None,
     bounds: Bounds,
     *,
     error: Any | None = None,
     log_p: Any | None = None,
     points: Any | None = None,
-    titles: tuple[str, str, str] = ("learned", "true", "‖learned − true‖"),
-    names: tuple[str, str] = ("s_θ", "∇ log p"),
-    error_name: str = "error",
+    titles: Sequence[str] = ("learned", "exact", "error"),
+    names: Sequence[str] = ("s_θ", "∇ log p", "error"),
     points_name: str = "data",
     normalise: bool = False,
+    mass_range: float = 8.0,
     height: int = 430,
 ) -> go.Figure:
-    """Three panels on one grid (``xs (G,)``, ``ys (G,)``, fields ``(G, G, 2)`` indexed [iy, ix]):
-    the learned field, the true field (same arrow scale, or unit arrows with ``normalise``) and
-    the error heatmap (default ‖learned − true‖). ``log_p (G, G)`` draws density contours under
-    the arrows; ``points (M, 2)`` overlays data on the error panel."""
+    """The one learned-vs-exact field figure of the score and flow pages.
+
+    On one grid (``xs (G,)``, ``ys (G,)``; fields ``(G, G, 2)`` or ``(G*G, 2)`` indexed
+    ``[iy, ix]``, e.g. a ``genlib.lab.fields.FieldComparison``): the learned field, the exact field
+    (same arrow scale, clipped at the 95 % quantile, or unit arrows with ``normalise``) and a
+    heatmap of the error ``(G, G)`` (default ‖learned − exact‖). ``log_p (G, G)`` draws density
+    contours under the arrows and sets the error's colour range where p has mass; ``points (M, 2)``
+    overlays data on the error panel. ``exact=None`` (no known marginal): the learned panel only.
+    ``names`` are the trace names (learned, exact, error)."""
     gx, gy = as_numpy(xs), as_numpy(ys)
     G = len(gx)
-    lv, tv = as_numpy(learned).reshape(-1, 2), as_numpy(true).reshape(-1, 2)
+    lv = as_numpy(learned).reshape(-1, 2)
+    tv = None if exact is None else as_numpy(exact).reshape(-1, 2)
     yy, xx = np.meshgrid(gy, gx, indexing="ij")
     pts = np.stack([xx.ravel(), yy.ravel()], 1)  # (G*G, 2) row-major like the fields
-    err = (
-        np.linalg.norm(lv - tv, axis=1).reshape(G, G)
-        if error is None
-        else as_numpy(error).reshape(G, G)
-    )
     spacing = 0.85 * min(gx[1] - gx[0], gy[1] - gy[0]) if G > 1 else 1.0
-    fig = make_subplots(rows=1, cols=3, subplot_titles=list(titles), horizontal_spacing=0.05)
-    contours: list[go.BaseTraceType] = []
-    if log_p is not None:
-        lp = as_numpy(log_p).reshape(G, G)
-        if np.isfinite(lp).any():
-            top = float(np.nanmax(np.where(np.isfinite(lp), lp, -np.inf)))
-            lo = top - 12.0
-            z = np.maximum(np.where(np.isfinite(lp), lp, lo), lo)
-            contours = [
-                go.Contour(
-                    x=f32(gx),
-                    y=f32(gy),
-                    z=z,
-                    contours={"coloring": "none", "start": lo, "end": top, "size": 1.5},
-                    line={"color": "#b8c2cc", "width": 1},
-                    showscale=False,
-                    name="log p",
-                    hoverinfo="skip",
-                    showlegend=False,
-                )
-            ]
+    cols = 1 if tv is None else 3
+    fig = make_subplots(
+        rows=1, cols=cols, subplot_titles=list(titles)[:cols], horizontal_spacing=0.05
+    )
+    contours = _log_p_contours(gx, gy, log_p)
+    fields = [lv] if tv is None else [lv, tv]
     if normalise:
-        unit = lambda v: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)  # noqa: E731
-        lv, tv = unit(lv), unit(tv)
-    cap = 1.0 if normalise else shared_arrow_scale(lv, tv)
+        fields = [v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12) for v in fields]
+    cap = 1.0 if normalise else shared_arrow_scale(*fields)
     for col, (v, c, name) in enumerate(
-        ((lv, MODEL_COLOR, names[0]), (tv, "#1f2933", names[1])), start=1
+        zip(fields, (MODEL_COLOR, "#1f2933"), names[:2], strict=False), start=1
     ):
         for tr in contours:
             fig.add_trace(go.Figure(tr).data[0], row=1, col=col)
         fig.add_trace(_arrows(pts, v, cap, spacing, c, name), row=1, col=col)
-    finite = err[np.isfinite(err)]
-    zmax = float(np.quantile(finite, 0.99)) if finite.size else 1.0
-    fig.add_trace(
-        go.Heatmap(
-            x=f32(gx),
-            y=f32(gy),
-            z=np.round(np.where(np.isfinite(err), err, zmax), 4),
-            colorscale=ERROR_SCALE,
-            zmin=0.0,
-            zmax=max(zmax, 1e-9),
-            name=error_name,
-            colorbar={"title": {"text": error_name, "side": "right"}, "thickness": 12, "len": 0.8},
-            hovertemplate="(%{x:.2f}, %{y:.2f}): %{z:.3f}<extra></extra>",
-        ),
-        row=1,
-        col=3,
-    )
+    if tv is not None:
+        err = (
+            np.linalg.norm(lv - tv, axis=1).reshape(G, G)
+            if error is None
+            else as_numpy(error).reshape(G, G)
+        )
+        zmax = _error_range(err, log_p, mass_range)
+        err_name = names[2] if len(names) > 2 else "error"
+        fig.add_trace(
+            go.Heatmap(
+                x=f32(gx),
+                y=f32(gy),
+                z=np.round(np.where(np.isfinite(err), err, zmax), 4),
+                colorscale=ERROR_SCALE,
+                zmin=0.0,
+                zmax=max(zmax, 1e-9),
+                name=err_name,
+                colorbar={
+                    "title": {"text": err_name, "side": "right"},
+                    "thickness": 12,
+                    "len": 0.8,
+                },
+                hovertemplate="(%{x:.2f}, %{y:.2f}): %{z:.3g}<extra></extra>",
+            ),
+            row=1,
+            col=3,
+        )
     if points is not None:
         fig.add_trace(
             scatter_trace(
                 points, name=points_name, color_=DATA_COLOR, size=2.5, opacity=0.35, max_points=3000
             ),
             row=1,
-            col=3,
+            col=cols,
         )
     style(fig, height=height)
-    for col in (1, 2, 3):
+    for col in range(1, cols + 1):
         square_layout(fig, bounds, row=1, col=col, ytitle="x₂" if col == 1 else None)
     return _legend_above_titles(fig)
 

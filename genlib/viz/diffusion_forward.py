@@ -1,161 +1,35 @@
-"""The forward diffusion animation of the Distributions page (lecture 4-3 / 4-4).
+"""Figures of the forward diffusion (lecture 4-3 / 4-4), drawn from a ``ForwardDiffusion``
+computed by ``genlib.lab.forward`` (this module only draws: no sampling, no simulation).
 
-``forward_diffusion(target, cfg)`` gathers what the figure shows (no plotting): particles pushed
-through the simulated chain (DDPM: x_t = √α_t x_{t-1} + √β_t z; VE: x_i = x_{i-1} + √(σ_i² − σ_{i-1}²) z)
-next to the closed-form marginal p(x_t) = ∫ p(x_0) N(x_t; a_t x_0, s_t² I) dx_0 on a grid, and the
-conditional p(x_t | x_0) = N(a_t x_0, s_t² I) of one highlighted particle.
-``forward_diffusion_figure(fd)`` draws both panels with one shared slider, played client-side.
+``forward_diffusion_figure(fd)`` shows the simulated particles next to the closed-form marginal
+p(x_t) with one shared slider, played client-side; ``schedule_figure(fd)`` the signal and noise
+variances along the frames.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
 import numpy as np
 import plotly.graph_objects as go
-import torch
 from plotly.subplots import make_subplots
 
-from genlib.device import make_generator
-from genlib.distributions.base import Target2D
-from genlib.processes import (
-    DDPMSchedule,
-    ScheduleKind,
-    simulate_ddpm_chain,
-    simulate_ve_ladder,
-    ve_sigma_ladder,
-)
+from genlib.lab.forward import ForwardConfig, ForwardDiffusion
 from genlib.viz.animation import add_animation
 from genlib.viz.core import (
     DATA_COLOR,
     DENSITY_SCALE,
     MODEL_COLOR,
-    Bounds,
     f32,
     square_layout,
     style,
-    union_bounds,
 )
-from genlib.viz.fields import grid
 
 __all__ = [
-    "ForwardConfig",
-    "ForwardDiffusion",
-    "forward_diffusion",
     "forward_diffusion_figure",
     "schedule_figure",
-    "MAX_FORWARD_PARTICLES",
-    "MAX_FORWARD_FRAMES",
-    "MAX_FORWARD_RES",
+    # the view-model types, re-exported for callers that still import them from here
+    "ForwardConfig",
+    "ForwardDiffusion",
 ]
-
-MAX_FORWARD_PARTICLES = 3000
-MAX_FORWARD_FRAMES = 80
-MAX_FORWARD_RES = 90
-ProcessKind = Literal["vp", "ve"]
-
-
-@dataclass(frozen=True)
-class ForwardConfig:
-    """What to simulate (hashable: a cache key for the UI)."""
-
-    process: ProcessKind = "vp"
-    schedule: ScheduleKind = "linear"  # VP only
-    T: int = 100  # VP: number of DDPM steps
-    sigma_min: float = 0.01  # VE ladder σ_1 < ... < σ_L
-    sigma_max: float = 3.0
-    L: int = 50
-    n: int = 600  # particles
-    frames: int = 41
-    res: int = 60  # marginal heatmap resolution
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.process not in ("vp", "ve"):
-            raise ValueError("process must be 'vp' or 've'")
-        if not (2 <= self.T <= 2000):
-            raise ValueError("T must be in [2, 2000]")
-        if not (2 <= self.L <= 1000):
-            raise ValueError("L must be in [2, 1000]")
-        if not (0 < self.sigma_min < self.sigma_max <= 100):
-            raise ValueError("need 0 < σ_min < σ_max ≤ 100")
-        if not (1 <= self.n <= MAX_FORWARD_PARTICLES):
-            raise ValueError(f"particles must be in [1, {MAX_FORWARD_PARTICLES}]")
-        if not (2 <= self.frames <= MAX_FORWARD_FRAMES):
-            raise ValueError(f"frames must be in [2, {MAX_FORWARD_FRAMES}]")
-        if not (10 <= self.res <= MAX_FORWARD_RES):
-            raise ValueError(f"heatmap resolution must be in [10, {MAX_FORWARD_RES}]")
-
-
-@dataclass
-class ForwardDiffusion:
-    xs: np.ndarray  # (F, N, 2) particles, frame 0 = data x_0
-    a: np.ndarray  # (F,) mean coefficient a_t of p(x_t | x_0)
-    s: np.ndarray  # (F,) standard deviation s_t
-    steps: list[int]  # t (VP) or ladder index i (VE) of each frame, 0 = data
-    labels: list[str]  # slider label per frame
-    bounds: Bounds
-    grid_x: np.ndarray  # (res,)
-    grid_y: np.ndarray  # (res,)
-    marginal: np.ndarray | None  # (F, res, res) p(x_t) / max_x p(x_t), None if no closed form
-    alpha_bar_T: float | None = None  # VP: ᾱ_T
-    exact: bool = True
-    process: ProcessKind = "vp"
-    extra: dict = field(default_factory=dict)
-
-
-def forward_diffusion(target: Target2D, cfg: ForwardConfig) -> ForwardDiffusion:
-    """Simulate the forward chain and evaluate the exact marginals for the animation."""
-    g = make_generator(cfg.seed)
-    x0 = target.sample(cfg.n, generator=g).double()  # (N, 2)
-    if cfg.process == "vp":
-        sched = DDPMSchedule(cfg.schedule, cfg.T)
-        xs, steps = simulate_ddpm_chain(x0, sched, num_frames=cfg.frames, generator=g)
-        a_t, s_t = sched.marginal(torch.tensor(steps))
-        ab = (a_t**2).tolist()
-        labels = [f"t = {t}   ᾱ_t = {v:.3f}" for t, v in zip(steps, ab, strict=True)]
-        prior_half = 3.5
-        alpha_bar_T = sched.alpha_bar_T
-    else:
-        sigmas = ve_sigma_ladder(cfg.sigma_min, cfg.sigma_max, cfg.L)
-        xs, steps = simulate_ve_ladder(x0, sigmas, num_frames=cfg.frames, generator=g)
-        sig = torch.cat([torch.zeros(1, dtype=torch.float64), sigmas])[torch.tensor(steps)]
-        a_t, s_t = torch.ones_like(sig), sig
-        labels = [f"i = {i}   σ = {v:.3f}" for i, v in zip(steps, sig.tolist(), strict=True)]
-        prior_half = 3.0 * cfg.sigma_max
-        alpha_bar_T = None
-    bounds = union_bounds(tuple(target.bounds), (-prior_half, prior_half, -prior_half, prior_half))
-    gx, gy, pts = grid(bounds, cfg.res)
-    pts_t = torch.as_tensor(pts, dtype=torch.float32)
-    marg: np.ndarray | None = np.zeros((len(steps), cfg.res, cfg.res))
-    try:
-        for f, (a, s) in enumerate(zip(a_t.tolist(), s_t.tolist(), strict=True)):
-            with torch.no_grad():
-                lp = (
-                    (target.log_prob(pts_t) if s == 0.0 else target.log_prob_t(pts_t, a, s))
-                    .double()
-                    .numpy()
-                )
-            lp = np.where(np.isfinite(lp), lp, -np.inf).reshape(cfg.res, cfg.res)
-            top = lp.max()
-            marg[f] = np.exp(lp - top) if np.isfinite(top) else 0.0
-    except NotImplementedError:
-        marg = None
-    return ForwardDiffusion(
-        xs=xs.float().numpy(),
-        a=a_t.double().numpy(),
-        s=s_t.double().numpy(),
-        steps=list(steps),
-        labels=labels,
-        bounds=bounds,
-        grid_x=gx,
-        grid_y=gy,
-        marginal=marg,
-        alpha_bar_T=alpha_bar_T,
-        exact=bool(getattr(target, "exact_marginals", True)),
-        process=cfg.process,
-    )
 
 
 def _circles(

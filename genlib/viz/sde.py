@@ -1,6 +1,6 @@
-"""Figures of the SDE and flow-matching pages (lecture 4-4 / 4-5): a learned vector field next to
-the exact one with an error map, the exact vs model (PF-ODE / flow) density, and conditional
-flow-matching paths. Pure builders: arrays in, plotly figures out."""
+"""Figures of the SDE and flow-matching pages (lecture 4-4 / 4-5): the exact vs model (PF-ODE /
+flow) density and conditional flow-matching paths. Pure builders: arrays in, plotly figures out.
+(The learned-vs-exact field figure is ``genlib.viz.diffusion.field_comparison_figure``.)"""
 
 from __future__ import annotations
 
@@ -21,106 +21,15 @@ from genlib.viz.core import (
     square_layout,
     style,
 )
-from genlib.viz.fields import contour_trace, density_trace, quiver_trace
+from genlib.viz.fields import density_trace
 
 __all__ = [
-    "ERROR_SCALE",
-    "field_comparison_figure",
     "likelihood_figure",
     "conditional_paths_figure",
     "log_ratio_trace",
 ]
 
-ERROR_SCALE = [[0.0, "#ffffff"], [0.3, "#fdd49e"], [0.7, "#ef6548"], [1.0, "#7f0000"]]
 RATIO_SCALE = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
-
-
-def _arrows(
-    pts: np.ndarray,
-    vecs: np.ndarray,
-    spacing: float,
-    common_max: float,
-    normalise: bool,
-    name: str,
-    color: str,
-):
-    own = float(np.linalg.norm(vecs, axis=1).max()) if len(vecs) else 0.0
-    scale = 0.8 * spacing if normalise else 0.9 * spacing * own / max(common_max, 1e-12)
-    return quiver_trace(
-        pts, vecs, scale=max(scale, 1e-9), normalise=normalise, name=name, color=color
-    )
-
-
-def field_comparison_figure(
-    pts: Any,
-    learned: Any,
-    true: Any | None,
-    error: Any | None,
-    bounds: Bounds,
-    *,
-    xs: Any = None,
-    ys: Any = None,
-    log_p: Any | None = None,
-    titles: Sequence[str] = ("learned", "exact", "error"),
-    names: Sequence[str] = ("s_θ(x, t)", "∇ log p_t(x)", "error"),
-    normalise: bool = True,
-    mass_range: float = 8.0,
-    height: int = 470,
-) -> go.Figure:
-    """Up to three panels on a ``res × res`` grid (``pts (res², 2)`` from ``viz.grid``): the learned
-    field, the exact field (same arrow scale unless ``normalise``), and a heatmap of the error
-    ``(res²,)``. ``log_p (res²,)`` (the exact marginal at that time) is drawn as contours under the
-    arrows; the error's colour range is set where log p_t > max − ``mass_range``. ``true``/``error``
-    may be None (target without a known marginal): one panel."""
-    p = as_numpy(pts).reshape(-1, 2)
-    res = int(round(np.sqrt(len(p))))
-    if res * res != len(p):
-        raise ValueError("pts must be a square grid from viz.grid")
-    xs = np.unique(p[:, 0]) if xs is None else as_numpy(xs)
-    ys = np.unique(p[:, 1]) if ys is None else as_numpy(ys)
-    spacing = min(bounds[1] - bounds[0], bounds[3] - bounds[2]) / max(res - 1, 1)
-    v_l = np.nan_to_num(as_numpy(learned).reshape(-1, 2))
-    v_t = None if true is None else np.nan_to_num(as_numpy(true).reshape(-1, 2))
-    common = max(
-        float(np.linalg.norm(v, axis=1).max()) for v in [v_l] + ([v_t] if v_t is not None else [])
-    )
-    bg = (
-        [contour_trace(log_p, xs, ys, color="#9aa4b2", name="log p_t")] if log_p is not None else []
-    )
-
-    def field_fig(vecs: np.ndarray, name: str, col: str) -> go.Figure:
-        fig = go.Figure(bg + [_arrows(p, vecs, spacing, common, normalise, name, col)])
-        style(fig, height=height)
-        return square_layout(fig, bounds)
-
-    figs = [field_fig(v_l, names[0], MODEL_COLOR)]
-    if v_t is not None:
-        figs.append(field_fig(v_t, names[1], DATA_COLOR))
-    if error is not None:
-        err = np.nan_to_num(as_numpy(error).reshape(res, res), nan=0.0, posinf=0.0)
-        # colour range from where p_t has mass (far from the data the error is large and would
-        # wash out the picture; there the colour saturates)
-        region = err
-        if log_p is not None:
-            lp = as_numpy(log_p).reshape(res, res)
-            mask = lp > np.nanmax(lp) - mass_range
-            region = err[mask] if mask.any() else err
-        zmax = float(np.quantile(region, 0.98)) if region.size else 1.0
-        heat = go.Heatmap(
-            x=f32(xs),
-            y=f32(ys),
-            z=err,
-            zmin=0.0,
-            zmax=max(zmax, 1e-9),
-            colorscale=ERROR_SCALE,
-            name=names[2],
-            hovertemplate="(%{x:.2f}, %{y:.2f}): %{z:.3g}<extra>" + names[2] + "</extra>",
-        )
-        fig = go.Figure([heat] + bg)
-        style(fig, height=height)
-        figs.append(square_layout(fig, bounds))
-    fig = panels(figs, list(titles)[: len(figs)], height=height)
-    return fig.update_layout(showlegend=False)
 
 
 def log_ratio_trace(

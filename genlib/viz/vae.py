@@ -296,13 +296,16 @@ def bounds_figure(
     table: Mapping[str, float],
     *,
     neg_entropy: float | None = None,
+    entropy: float | None = None,
     labels: Mapping[str, str] | None = None,
     height: int = 380,
 ) -> go.Figure:
     """IWAE_K against K (log axis) with horizontal lines at the ELBO, the quadrature log q_θ(x)
-    and −S(p) (``table`` as from ``genlib.lab.vae.BoundTable.as_dict``: ``elbo``,
-    ``iwae_<K>``, ``log_q``)."""
+    and −S(p) (given as ``neg_entropy`` or as the entropy S(p) itself; ``table`` as from
+    ``genlib.lab.vae.BoundTable.as_dict``: ``elbo``, ``iwae_<K>``, ``log_q``)."""
     lab = _lab(labels)
+    if neg_entropy is None and entropy is not None:
+        neg_entropy = -float(entropy)
     ks = sorted(int(k.split("_")[1]) for k in table if k.startswith("iwae_"))
     vals = [table[f"iwae_{k}"] for k in ks]
     fig = go.Figure(
