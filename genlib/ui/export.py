@@ -15,7 +15,7 @@ from genlib import viz
 from genlib.ui.i18n import t
 from genlib.ui.layout import presenting
 
-__all__ = ["figure", "gif_button", "csv_button", "safe_name"]
+__all__ = ["figure", "gif_button", "csv_button", "safe_name", "present_figure"]
 
 
 def safe_name(name: str) -> str:
@@ -36,10 +36,34 @@ def _guard(fn: Callable[[], bytes], what: str) -> Callable[[], bytes | str]:
     return run
 
 
-def _present(fig: Any) -> Any:
-    if presenting() and hasattr(fig, "update_layout"):
-        fig.update_layout(font={"size": 20})
+PRESENT_FONT = 20
+
+
+def present_figure(fig: Any) -> Any:
+    """Projector styling: every text of a Plotly figure large (titles, ticks, legends, subplot
+    titles, slider and frame labels, buttons) and the figure taller."""
+    if not hasattr(fig, "update_layout"):
+        return fig
+    f = PRESENT_FONT
+    fig.update_layout(
+        font={"size": f},
+        title_font={"size": f + 6},
+        legend_font={"size": f - 2},
+        height=max(int(fig.layout.height or 460) + 160, 620),
+    )
+    fig.update_xaxes(tickfont={"size": f - 2}, title_font={"size": f})
+    fig.update_yaxes(tickfont={"size": f - 2}, title_font={"size": f})
+    fig.update_annotations(font_size=f)  # subplot titles
+    for slider in fig.layout.sliders or ():
+        slider.font = {"size": f - 2}
+        slider.currentvalue.font = {"size": f + 4}
+    for menu in fig.layout.updatemenus or ():
+        menu.font = {"size": f}
     return fig
+
+
+def _present(fig: Any) -> Any:
+    return present_figure(fig) if presenting() else fig
 
 
 def figure(

@@ -52,8 +52,7 @@ SECTIONS: dict[str, str] = {
     "diffusion": "4. Diffusion",
     "compare": "Compare",
 }
-PRESENT_KEY = "_genlib_present_widget"
-PRESENT_STATE_KEY = "_genlib_present"
+PRESENT_KEY = "present"  # widget key = URL query parameter
 LANG_WIDGET_KEY = "_genlib_lang_widget"
 PAGE_STATE_KEY = "_genlib_page"
 SHELL_KEY = "_genlib_shell_rendered"
@@ -105,27 +104,36 @@ def language_switch() -> str:
 
 
 def presenting() -> bool:
-    """Whether presentation mode (large fonts, collapsed controls, light slides) is on."""
+    """Whether presentation mode (projector layout) is on: the sidebar toggle, bound to the URL as
+    ``?present=true`` so a link opens a lecture-ready view."""
     try:
-        return bool(st.session_state.get(PRESENT_STATE_KEY, False))
-    except Exception:
+        if PRESENT_KEY in st.session_state:
+            return bool(st.session_state[PRESENT_KEY])
+        return st.query_params.get(PRESENT_KEY, "").lower() in ("1", "true")
+    except Exception:  # outside a script run
         return False
 
 
-def _on_present_change() -> None:
-    st.session_state[PRESENT_STATE_KEY] = bool(st.session_state.get(PRESENT_KEY, False))
+def _exit_presentation() -> None:
+    st.session_state[PRESENT_KEY] = False
 
 
 def presentation_toggle() -> bool:
-    """The presentation-mode toggle (sidebar); its state persists across pages."""
-    if st.session_state.get(PRESENT_KEY) != presenting():
-        st.session_state[PRESENT_KEY] = presenting()
+    """The presentation-mode toggle (sidebar, URL-bound); in presentation mode the sidebar is
+    hidden and an exit button sits at the top of the page."""
     st.sidebar.toggle(
         t("common.presentation"),
         key=PRESENT_KEY,
         help=t("common.presentation_help"),
-        on_change=_on_present_change,
+        bind="query-params",
     )
+    if presenting():
+        st.button(
+            t("common.presentation_exit"),
+            key="_genlib_present_exit",
+            icon=":material/close_fullscreen:",
+            on_click=_exit_presentation,
+        )
     return presenting()
 
 
@@ -154,6 +162,8 @@ div[data-testid="stExpander"] details summary p {font-weight: 600;}
 
 _PRESENT_CSS = """
 <style>
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none !important;}
+[data-testid="stMainBlockContainer"], .block-container {padding-top: 0.8rem !important;}
 html, body, [class*="css"] {font-size: 20px;}
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stHeader"] {background: #ffffff !important; color: #111827 !important;}
 .block-container {max-width: 100% !important; padding-left: 2rem; padding-right: 2rem;}
@@ -225,6 +235,8 @@ def current_page() -> str:
 def header(page_key: str) -> None:
     """The page title and its intro paragraph (and the lecture section, when the texts give one)."""
     st.title(t(f"{page_key}.title"))
+    if presenting():
+        return  # the projector shows the title and the figure; the intro is for reading
     if has(f"{page_key}.section"):
         st.caption(t(f"{page_key}.section"))
     if has(f"{page_key}.intro"):

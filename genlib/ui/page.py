@@ -65,15 +65,22 @@ def model_page(
     model, or ends the script run (after the theory) while there is none."""
     setup_page(page)
     header(page)
-    wide = presenting()
-    left, right = st.columns([1, 2] if not wide else [1, 3], gap="large")
-    with left, controls():
-        spec = run_form(page, default_target=default_target, model=model, extra=extra,
-                        allowed_targets=allowed_targets)  # fmt: skip
-    with right:
+    if presenting():  # projector: controls folded away above, the figure across the screen
+        with controls():
+            spec = run_form(page, default_target=default_target, model=model, extra=extra,
+                            allowed_targets=allowed_targets)  # fmt: skip
         trained = train_panel(spec, page=page)
         if trained is not None:
-            result_view(page, trained, height=520 if wide else 460)
+            result_view(page, trained, height=560)
+    else:
+        left, right = st.columns([1, 2], gap="large")
+        with left, controls():
+            spec = run_form(page, default_target=default_target, model=model, extra=extra,
+                            allowed_targets=allowed_targets)  # fmt: skip
+        with right:
+            trained = train_panel(spec, page=page)
+            if trained is not None:
+                result_view(page, trained)
     url_notice()
     if trained is None:
         theory(page)
