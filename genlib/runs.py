@@ -48,6 +48,7 @@ __all__ = [
     "prepare",
     "finish",
     "weights_finite",
+    "samples_finite",
     "build_model",
     "evaluate",
     "freeze",
@@ -199,6 +200,47 @@ def result_meta(result: TrainResult) -> dict[str, Any]:
     }
 
 
+def _result_from_meta(meta: Any) -> TrainResult:
+    """The ``TrainResult`` stored with a checkpoint, validated: metadata of the wrong types
+    (``steps_done="abc"``, a list for a dict, NaN seconds) makes the file corrupt, never a crash
+    on a page."""
+    try:
+        if not isinstance(meta, dict):
+            raise TypeError("metadata is not a mapping")
+        steps = meta.get("steps_done", 0)
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise TypeError("steps_done is not a non-negative integer")
+        status = meta.get("status", "ok")
+        if status not in ("ok", "stopped", "diverged"):
+            raise TypeError("unknown status")
+        seconds = float(meta.get("seconds", 0.0))
+        if not math.isfinite(seconds) or seconds < 0:
+            raise TypeError("seconds is not a finite duration")
+        history = meta.get("history", [])
+        if not isinstance(history, list) or not all(
+            isinstance(r, dict) and all(isinstance(v, (int, float)) for v in r.values())
+            for r in history
+        ):
+            raise TypeError("history is not a list of logged rows")
+        snapshots = [(int(st), x) for st, x in meta.get("snapshots", [])]
+        if not all(isinstance(x, torch.Tensor) and x.ndim == 2 for _, x in snapshots):
+            raise TypeError("snapshots are not (step, (n, 2) tensor) pairs")
+        extras = meta.get("extras", {}) or {}
+        if not isinstance(extras, dict):
+            raise TypeError("extras is not a mapping")
+        return TrainResult(
+            steps_done=steps,
+            status=status,
+            message=str(meta.get("message", ""))[:2000],
+            history=[dict(r) for r in history],
+            snapshots=snapshots,
+            seconds=seconds,
+            extras=dict(extras),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"invalid checkpoint metadata: {exc}") from None
+
+
 def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -> Trained:
     """Rebuild the model of ``spec`` from a checkpoint (raises CheckpointError if absent/invalid)."""
     path = path or find_checkpoint(spec.key())
@@ -210,16 +252,10 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
         model.load_state_dict(ck["state_dict"])
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint does not fit model {spec.model!r}: {exc}") from None
+    if not weights_finite(model):
+        raise CheckpointError(f"checkpoint of {spec.model!r} holds non-finite weights")
     meta = ck.get("meta", {})
-    result = TrainResult(
-        steps_done=int(meta.get("steps_done", 0)),
-        status=meta.get("status", "ok"),
-        message=meta.get("message", ""),
-        history=list(meta.get("history", [])),
-        snapshots=[(int(s), x) for s, x in meta.get("snapshots", [])],
-        seconds=float(meta.get("seconds", 0.0)),
-        extras=dict(meta.get("extras", {}) or {}),
-    )
+    result = _result_from_meta(meta)
     model.to(device or get_device()).eval()
     source = "pretrained" if Path(path).parent.resolve() == pretrained_dir().resolve() else "cache"
     metrics = meta.get("metrics")
@@ -256,6 +292,14 @@ def weights_finite(model: torch.nn.Module) -> bool:
         )
 
 
+def samples_finite(model: GenerativeModel, n: int = 256, seed: int = 0) -> bool:
+    """Whether ``n`` samples of ``model`` are all finite (a weight-finite model can still blow up
+    in its sampler, e.g. DDPM trained with lr = 1)."""
+    with torch.no_grad():
+        x = model.sample(n, generator=make_generator(seed + 991, model.device))
+    return bool(torch.isfinite(x).all())
+
+
 def finish(
     spec: RunSpec,
     model: GenerativeModel,
@@ -270,6 +314,9 @@ def finish(
     if result.status == "ok" and not weights_finite(model):
         result.status = "diverged"
         result.message = "the trained weights are not finite; the result is not cached"
+    if result.status == "ok" and not samples_finite(model, seed=spec.train.seed):
+        result.status = "diverged"
+        result.message = "the trained model draws non-finite samples; the result is not cached"
     trained = Trained(spec, model, target, result)
     if evaluate_n:
         trained.metrics = evaluate(trained, n=evaluate_n)
