@@ -4,7 +4,6 @@ with its slice, the marginal and conditional against the true ones, sequential s
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -12,14 +11,14 @@ PAGE = "pages/autoregressive.py"
 P = "autoregressive"
 
 
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+PANELS = {
+    "autoregressive_result_fig",  # the skeleton's result view
+    "fig_autoregressive_joint",
+    "fig_autoregressive_marginal",
+    "fig_autoregressive_conditional",
+    "fig_autoregressive_sequential",
+    "fig_autoregressive_nll",
+}
 
 
 def _specs(at) -> list[dict]:
@@ -37,13 +36,23 @@ def test_autoregressive_page_renders(app_test, lang):
     assert len(at.get("latex")) >= 4
 
 
-def test_autoregressive_page_trains_and_shows_panels(app_test):
+def test_autoregressive_page_opens_from_a_link(app_url):
+    query = {"autoregressive_target": "Checkerboard", "autoregressive_hidden": "32"}
+    at = app_url(PAGE, {**query, "autoregressive_components": "5"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="autoregressive_target").value == "checkerboard"
+    assert at.select_slider(key="autoregressive_hidden").value == 32
+    assert at.slider(key="autoregressive_components").value == 5
+
+
+def test_autoregressive_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     at = app_test(page=PAGE)
     at.number_input(key="autoregressive_steps").set_value(40)
     at.slider(key="autoregressive_components").set_value(3)
     at.button(key="autoregressive_apply").click().run()
-    _wait(at.button(key="autoregressive_train").click().run())
+    train_in_app(at, P)
     assert not at.exception and not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {

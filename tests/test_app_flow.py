@@ -4,7 +4,6 @@ layer-by-layer warp animation, the exact density, the Jacobian, NLL vs S(p) and 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -18,26 +17,23 @@ def _specs(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in charts]
 
 
-def _train_tiny(at, steps: int = 30, **selects):
+PANELS = {
+    "flow_result_fig",  # the skeleton's result view
+    "fig_flow_warp",
+    "fig_flow_density",
+    "fig_flow_jacobian",
+    "fig_flow_nll",
+}
+
+
+def _train_tiny(at, train_in_app, steps: int = 30, **selects):
     at.number_input(key="flow_steps").set_value(steps)
     at.slider(key="flow_layers").set_value(2)
     for key, value in selects.items():
         at.selectbox(key=key).set_value(value)
     at.button(key="flow_apply").click().run()
     assert not at.exception
-    _wait(at.button(key="flow_train").click().run())
-    assert not at.exception
-    return at
-
-
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+    return train_in_app(at, P)
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -51,9 +47,18 @@ def test_flow_page_renders(app_test, lang):
     assert len(at.get("latex")) >= 5  # theory: change of variables, coupling, both KLs
 
 
-def test_flow_page_trains_and_shows_panels(app_test):
-    at = _train_tiny(app_test(page=PAGE))
+def test_flow_page_opens_from_a_link(app_url):
+    at = app_url(PAGE, {"flow_coupling": "affine (RealNVP)", "flow_layers": "3"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="flow_coupling").value == "affine"
+    assert at.slider(key="flow_layers").value == 3
+    assert at.selectbox(key="flow_objective").value == "forward"
+
+
+def test_flow_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
+    at = _train_tiny(app_test(page=PAGE), train_in_app)
     assert not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     anim = [s for s in specs if s.get("frames")]
     assert len(anim) == 1
@@ -68,9 +73,13 @@ def test_flow_page_trains_and_shows_panels(app_test):
     assert not at.exception and not at.error
 
 
-def test_flow_page_reverse_kl_affine(app_test):
+def test_flow_page_reverse_kl_affine(app_test, train_in_app):
     at = _train_tiny(
-        app_test(page=PAGE), steps=20, flow_coupling="affine", flow_objective="reverse"
+        app_test(page=PAGE),
+        train_in_app,
+        steps=20,
+        flow_coupling="affine",
+        flow_objective="reverse",
     )
     assert not at.error
     assert any(s.get("frames") for s in _specs(at))

@@ -4,7 +4,6 @@ free-energy landscape, the exact mixture, the Gibbs chain animations and the two
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -12,14 +11,15 @@ PAGE = "pages/rbm.py"
 P = "rbm"
 
 
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+PANELS = {
+    "rbm_result_fig",  # the skeleton's result view
+    "fig_rbm_free_energy",
+    "fig_rbm_mixture",
+    "fig_rbm_chains_data",
+    "fig_rbm_chains_noise",
+    "fig_rbm_phases",
+    "fig_rbm_negative_history",
+}
 
 
 def _specs(at) -> list[dict]:
@@ -37,14 +37,24 @@ def test_rbm_page_renders(app_test, lang):
     assert len(at.get("latex")) >= 8
 
 
-def test_rbm_page_trains_and_shows_panels(app_test):
+def test_rbm_page_opens_from_a_link(app_url):
+    at = app_url(PAGE, {"rbm_hidden": "5", "rbm_k": "3", "rbm_learn_sigma": "false"})
+    assert not at.exception and not at.error
+    assert at.slider(key="rbm_hidden").value == 5
+    assert at.slider(key="rbm_k").value == 3
+    assert at.toggle(key="rbm_learn_sigma").value is False
+    assert at.selectbox(key="rbm_sampler").value == "cd"
+
+
+def test_rbm_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     at = app_test(page=PAGE)
     at.number_input(key="rbm_steps").set_value(60)
     at.slider(key="rbm_hidden").set_value(4)
     at.selectbox(key="rbm_sampler").set_value("pcd")
     at.button(key="rbm_apply").click().run()
-    _wait(at.button(key="rbm_train").click().run())
+    train_in_app(at, P)
     assert not at.exception and not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {

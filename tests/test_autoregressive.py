@@ -201,3 +201,42 @@ def test_fast_preset_reaches_small_exact_kl(target, monkeypatch):
     spec = RunSpec.from_preset("autoregressive", target, preset="fast", seed=0, steps=1200)
     kl = evaluate(run(spec, use_cache=False), n=4000)["exact_kl"]
     assert kl < 0.15, kl
+
+
+# -------------------------------------------------------------------- what the page asks of lab
+def test_trained_views_of_the_page():
+    from genlib.geometry import grid_tensor
+    from genlib.lab.autoregressive import (
+        SLICE_POINTS,
+        sequential_frames,
+        slice_range,
+        trained_conditional,
+        trained_log_q,
+        trained_marginal,
+    )
+    from genlib.runs import RunSpec, run
+
+    spec = RunSpec.from_preset(
+        "autoregressive",
+        "moons",
+        seed=1,
+        steps=10,
+        batch_size=64,
+        model_overrides={"components": 3},
+    )
+    trained = run(spec, use_cache=False)
+    bounds = (-2.0, 3.0, -1.5, 2.0)
+    _, _, pts = grid_tensor(bounds, 9)
+    with torch.no_grad():
+        np.testing.assert_allclose(
+            trained_log_q(trained, bounds, 9), trained.model.log_prob(pts).numpy(), rtol=1e-6
+        )
+    m = trained_marginal(trained, bounds)
+    assert m.grid.shape == m.q.shape == m.p.shape == (SLICE_POINTS,)
+    assert (m.grid[0], m.grid[-1]) == (-2.0, 3.0)
+    c = trained_conditional(trained, bounds, 0.5)
+    assert (c.grid[0], c.grid[-1]) == (-1.5, 2.0) and (c.q >= 0).all() and (c.p >= 0).all()
+    assert slice_range(bounds) == (-2.0, 3.0, 0.5)
+    frames, ts = sequential_frames(trained, 50, seed=3, frames=5)
+    assert frames.shape == (5, 50, 2) and ts.shape == (5,)
+    np.testing.assert_allclose(frames, sequential_frames(trained, 50, seed=3, frames=5)[0])

@@ -273,3 +273,24 @@ def test_fast_preset_reaches_small_exact_kl(target, monkeypatch):
     trained = run(spec, use_cache=False)
     kl = evaluate(trained, n=4000)["exact_kl"]
     assert kl < 0.15, kl
+
+
+# -------------------------------------------------------------------- what the page asks of lab
+def test_trained_warp_and_density_grid_are_the_lab_views_as_numpy():
+    from genlib.device import make_generator
+    from genlib.lab.flow import trained_density_grid, trained_warp
+    from genlib.runs import RunSpec, run
+
+    spec = RunSpec.from_preset(
+        "flow", "8gaussians", seed=2, steps=10, batch_size=64, model_overrides={"layers": 2}
+    )
+    trained = run(spec, use_cache=False)
+    w = trained_warp(trained, 40, substeps=2, n_lines=5, seed=7)
+    ref = flow_warp(trained.model, 40, substeps=2, n_lines=5, generator=make_generator(7))
+    assert isinstance(w.points, np.ndarray) and isinstance(w.lines, np.ndarray)
+    np.testing.assert_allclose(w.points, ref.points.numpy())
+    np.testing.assert_allclose(w.lines, ref.lines.numpy())
+    assert w.layer_names == ref.layer_names and len(w.ts) == w.points.shape[0]
+    bounds = (-3.0, 3.0, -2.0, 2.0)
+    g = trained_density_grid(trained, bounds, 9)
+    np.testing.assert_allclose(g.log_q, flow_density_grid(trained.model, bounds, 9).log_q)

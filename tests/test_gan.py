@@ -346,3 +346,58 @@ def test_fast_preset_covers_8gaussians_and_matches_moons(tmp_path, monkeypatch):
     trained = run(RunSpec.from_preset("gan", "moons", preset="fast", seed=0))
     ev = evaluate(trained, n=5000)
     assert ev["sliced_wasserstein"] < 4 * ev["sliced_wasserstein_floor"], ev
+
+
+# -------------------------------------------------------------------- what the page asks of lab
+def _tiny_trained(target: str = "8gaussians", steps: int = 60, **train):
+    from genlib.runs import RunSpec, run
+
+    spec = RunSpec.from_preset(
+        "gan", target, seed=3, steps=steps, batch_size=64, snapshot_every=20, **train
+    )
+    return run(spec, use_cache=False)
+
+
+def test_live_extra_is_the_discriminator_on_the_grid():
+    from genlib.geometry import grid_tensor
+    from genlib.lab.gan import LIVE_GRID, live_extra
+
+    m = GAN(z_dim=2, hidden=16, depth=2)
+    target = distributions.build("8gaussians")
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    out = live_extra(m, target, g, target.bounds)
+    assert set(out) == {"grid", "grid_res", "grid_kind"}
+    assert out["grid_kind"] == "D" and out["grid_res"] == LIVE_GRID
+    assert out["grid"].shape == (LIVE_GRID**2,) and out["grid"].dtype == np.float32
+    _, _, pts = grid_tensor(target.bounds, LIVE_GRID)
+    np.testing.assert_allclose(out["grid"], m.discriminate(pts).detach().numpy(), atol=1e-6)
+    assert torch.equal(g.get_state(), state)  # draws nothing
+
+
+def test_session_for_copies_the_run_settings_and_leaves_the_model_alone():
+    from genlib.lab.gan import loss_summary, session_for, slow_motion
+
+    trained = _tiny_trained(lr=2e-3)
+    before = [p.detach().clone() for p in trained.model.parameters()]
+    sess = session_for(trained)
+    assert (sess.batch_size, sess.seed, sess.lr) == (64, 3, 2e-3)
+    assert loss_summary(sess) == {"d_loss": "–", "g_loss": "–"}
+    sess.step("d", 2)
+    summary = loss_summary(sess)
+    assert summary["g_loss"] == "–" and summary["d_loss"] != "–"
+    float(summary["d_loss"])  # a number
+    views, steps = slow_motion(sess, "g", 3, 2, trained.target.bounds, n=50, res=8)
+    assert len(views) == 4 and steps == [2, 4, 6, 8] and views[0].fakes.shape == (50, 2)
+    assert _unchanged(before, trained.model)  # the session steps a copy
+
+
+def test_trained_coverage_over_snapshots_and_none_off_mixtures():
+    from genlib.lab.gan import trained_coverage
+
+    trained = _tiny_trained()
+    now, rows = trained_coverage(trained)
+    assert now is not None and now["modes_total"] == 8
+    assert [r["step"] for r in rows] == [float(s) for s, _ in trained.result.snapshots]
+    assert all(0 <= r["modes_covered"] <= 8 for r in rows)
+    assert trained_coverage(_tiny_trained("moons", steps=20)) == (None, None)

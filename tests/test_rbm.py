@@ -21,7 +21,7 @@ from genlib.lab.rbm import (
     rbm_landscape,
 )
 from genlib.metrics import mixture_mode_coverage
-from genlib.models.rbm import HISTORY_PARTICLES, GaussianBernoulliRBM
+from genlib.models.rbm import HISTORY_PARTICLES, MAX_EXACT_HIDDEN, GaussianBernoulliRBM
 from genlib.runs import RunSpec, load_trained, result_meta, run
 from genlib.training import TrainConfig, train
 
@@ -327,3 +327,73 @@ def test_fast_preset_captures_separated_modes(target, monkeypatch):
     assert cov["modes_covered"] >= 2 and cov["fraction_near_mode"] > 0.8, cov
     with torch.no_grad():
         assert math.isfinite(float(trained.model.log_partition()))
+
+
+# -------------------------------------------------------------------- what the page asks of lab
+def _tiny_trained(sampler: str = "cd", steps: int = 30):
+    spec = RunSpec.from_preset(
+        "rbm",
+        "8gaussians",
+        seed=4,
+        steps=steps,
+        batch_size=64,
+        model_overrides={"hidden": 4, "sampler": sampler},
+    )
+    return run(spec, use_cache=False)
+
+
+@pytest.mark.parametrize("sampler", ["cd", "pcd", "exact"])
+def test_live_extra_shows_the_negative_particles_and_log_q(sampler):
+    from genlib.lab.rbm import LIVE_GRID, LIVE_PARTICLES, live_extra
+
+    m = _rbm(hidden=4, sampler=sampler, k=2)
+    target = distributions.build("8gaussians")
+    g = torch.Generator().manual_seed(0)
+    out = live_extra(m, target, g, target.bounds)
+    assert "particles" not in out  # no update yet: no negative phase to show
+    assert out["grid_kind"] == "log_q" and out["grid"].shape == (LIVE_GRID**2,)
+    _, _, pts = grid_tensor(target.bounds, LIVE_GRID, dtype=torch.float64)
+    np.testing.assert_allclose(out["grid"], m.log_prob(pts).detach().numpy(), rtol=1e-5, atol=1e-5)
+    (opt,) = m.configure_optimizers(1e-3)
+    x = target.sample(512, generator=torch.Generator().manual_seed(1)).double()
+    m.train_step(x, [opt], 0, generator=torch.Generator().manual_seed(2))
+    state = g.get_state()
+    out = live_extra(m, target, g, target.bounds)
+    assert torch.equal(g.get_state(), state)  # draws nothing
+    np.testing.assert_allclose(
+        out["particles"], m.last_negative[:LIVE_PARTICLES].numpy(), rtol=1e-6, atol=1e-6
+    )
+    assert out["particles"].shape == (LIVE_PARTICLES, 2)
+    label = {"cd": "y ~ CD-2", "pcd": "y ~ PCD-2", "exact": "y ~ q_θ"}[sampler]
+    assert out["particles_label"] == label
+
+
+def test_live_extra_without_an_exact_density_keeps_the_particles():
+    from genlib.lab.rbm import live_extra
+
+    m = _rbm(hidden=MAX_EXACT_HIDDEN + 1)
+    target = distributions.build("moons")
+    m.last_negative = torch.zeros(10, 2, dtype=torch.float64)
+    out = live_extra(m, target, torch.Generator(), target.bounds)
+    assert "grid" not in out and out["particles"].shape == (10, 2)
+
+
+def test_trained_chains_phases_coverage_and_landscape():
+    from genlib.device import make_generator
+    from genlib.lab.rbm import trained_chains, trained_coverage, trained_landscape, trained_phases
+
+    trained = _tiny_trained("pcd")
+    target = trained.target
+    frames = trained_chains(trained, "data", 20, 3, seed=5)
+    assert frames.shape == (4, 20, 2)
+    np.testing.assert_allclose(frames[0], target.sample(20, generator=make_generator(5)).numpy())
+    noise = trained_chains(trained, "noise", 20, 3, seed=5)
+    np.testing.assert_allclose(noise, trained_chains(trained, "noise", 20, 3, seed=5))
+    pos, neg = trained_phases(trained, 30, seed=1)
+    assert pos.shape == neg.shape == (30, 2)
+    np.testing.assert_allclose(pos, target.sample(30, generator=make_generator(2)).numpy())
+    cov = trained_coverage(trained, 500)
+    assert cov is not None and cov["modes_total"] == 8
+    land = trained_landscape(trained, (-4.0, 4.0, -4.0, 4.0), 7)
+    assert land.hidden == 4 and land.n_components == 16 and land.sigma.shape == (2,)
+    np.testing.assert_allclose(land.sigma, trained.model.log_sigma.detach().exp().numpy())

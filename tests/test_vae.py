@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -292,3 +293,62 @@ def test_fast_preset_quality_on_moons(tmp_path, monkeypatch):
     trained = run(RunSpec.from_preset("vae", "moons", preset="fast", seed=0, steps=6000))
     ev = evaluate(trained, n=5000)
     assert ev["sliced_wasserstein"] < 4 * ev["sliced_wasserstein_floor"], ev
+
+
+# -------------------------------------------------------------------- what the page asks of lab
+def _tiny_trained(latent_dim: int = 2, steps: int = 40):
+    from genlib.runs import RunSpec, run
+
+    spec = RunSpec.from_preset(
+        "vae",
+        "8gaussians",
+        seed=1,
+        steps=steps,
+        batch_size=64,
+        model_overrides={"latent_dim": latent_dim},
+    )
+    return run(spec, use_cache=False)
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2])
+def test_live_extra_is_the_decoded_latent_grid(latent_dim):
+    from genlib.lab.vae import LIVE_LINE_POINTS, LIVE_LINES, live_extra
+
+    m = _trained_a_little(latent_dim, steps=20)
+    target = distributions.build("moons")
+    g = torch.Generator().manual_seed(0)
+    state = g.get_state()
+    out = live_extra(m, target, g, target.bounds)
+    assert set(out) == {"lines"}
+    n_lines = 2 * LIVE_LINES if latent_dim == 2 else 1
+    assert out["lines"].shape == (n_lines, LIVE_LINE_POINTS, 2) and n_lines <= 15
+    z = latent_lines(latent_dim, LIVE_LINES, LIVE_LINE_POINTS, dtype=torch.float64)
+    with torch.no_grad():
+        expected = m.decode(z)[0].numpy()
+    np.testing.assert_allclose(out["lines"], expected, atol=1e-6)
+    assert torch.equal(g.get_state(), state)  # draws nothing
+
+
+def test_bound_rows_gaps_and_iwae_ks():
+    from genlib.lab.vae import IWAE_KS, bound_rows, iwae_ks
+
+    table = BoundTable(-3.0, {1: -2.9, 10: -2.5}, -2.0)
+    rows = bound_rows(table, {"elbo": "E", "log_q": "L"})
+    assert [r[0] for r in rows] == ["E", "IWAE K=1", "IWAE K=10", "L"]
+    assert [r[2] for r in rows] == pytest.approx([1.0, 0.9, 0.5, 0.0])
+    assert all(r[2] is None for r in bound_rows(BoundTable(-3.0, {1: -2.9}, None), {}))
+    assert iwae_ks(10) == (1, 3, 10) and iwae_ks(0) == (1,) and iwae_ks(10**9) == IWAE_KS
+
+
+def test_trained_bounds_view_and_generation():
+    from genlib.lab.vae import generation, trained_bounds, trained_view
+
+    trained = _tiny_trained()
+    a = trained_bounds(trained, 50, (1, 10))
+    assert a == trained_bounds(trained, 50, (1, 10))  # seeded: the same table twice
+    assert set(a.iwae) == {1, 10} and a.log_q is not None
+    v = trained_view(trained, 100)
+    assert v.x.shape == (100, 2) and v.z_mean.shape == (100, 2) and v.manifold.shape[-1] == 2
+    frames, ts = generation(trained, 30, frames=5)
+    assert frames.shape == (5, 30, 2) and ts[0] == 0.0 and ts[-1] == 1.0
+    np.testing.assert_allclose(frames, generation(trained, 30, frames=5)[0])

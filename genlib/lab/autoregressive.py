@@ -8,15 +8,28 @@ Pure torch (no streamlit, no plotly).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from genlib.device import make_generator
 from genlib.distributions.base import Target2D
+from genlib.geometry import Bounds, grid_tensor
 from genlib.models.autoregressive import Autoregressive
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
+    "HIDDEN_CHOICES",
+    "SLICE_POINTS",
+    "slice_range",
+    "trained_log_q",
+    "trained_marginal",
+    "trained_conditional",
+    "sequential_frames",
     "target_marginal_x1",
     "target_conditional_x2",
     "model_marginal_x1",
@@ -28,6 +41,8 @@ __all__ = [
 ]
 
 MAX_QUAD = 4096  # quadrature nodes per 1D integral
+HIDDEN_CHOICES = (16, 32, 64, 128, 256)  # widths of the conditioner network the page offers
+SLICE_POINTS = 241  # points of the 1D curves
 
 
 def _x2_nodes(
@@ -112,3 +127,45 @@ def conditional_curves(
     q = model_conditional_x2(model, c, x2)
     p = target_conditional_x2(target, c, x2)
     return FactorCurves(x2.cpu().numpy(), q.numpy(), p.numpy())
+
+
+# -------------------------------------------------------------------- a trained model on the page
+def slice_range(bounds: Bounds) -> tuple[float, float, float]:
+    """The range of the slice position x¹ = c over ``bounds``: (low, high, the middle rounded to
+    one decimal)."""
+    lo, hi = float(bounds[0]), float(bounds[1])
+    return lo, hi, round(0.5 * (lo + hi), 1)
+
+
+@torch.no_grad()
+def trained_log_q(trained: Trained, bounds: Bounds, res: int = 120) -> np.ndarray:
+    """The exact log q_θ(x) of a trained model on the ``res × res`` grid over ``bounds``
+    (``genlib.geometry.grid`` order): (res²,) numpy."""
+    model = trained.model
+    _, _, pts = grid_tensor(tuple(bounds), int(res), device=model.device)
+    return model.log_prob(pts).cpu().double().numpy()
+
+
+def trained_marginal(trained: Trained, bounds: Bounds, n: int = SLICE_POINTS) -> FactorCurves:
+    """``marginal_curves`` on ``n`` points over the x¹ range of ``bounds``."""
+    x1 = torch.linspace(float(bounds[0]), float(bounds[1]), int(n))
+    return marginal_curves(trained.model, trained.target, x1)
+
+
+def trained_conditional(
+    trained: Trained, bounds: Bounds, c: float, n: int = SLICE_POINTS
+) -> FactorCurves:
+    """``conditional_curves`` at x¹ = ``c`` on ``n`` points over the x² range of ``bounds``."""
+    x2 = torch.linspace(float(bounds[2]), float(bounds[3]), int(n))
+    return conditional_curves(trained.model, trained.target, float(c), x2)
+
+
+@torch.no_grad()
+def sequential_frames(
+    trained: Trained, n: int = 800, seed: int = 0, frames: int = 41
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential sampling x¹ then x² as an animation (``Autoregressive.trajectory``): frames
+    ``(F, n, 2)`` and their times ``(F,)``, numpy; drawn with a generator seeded by ``seed``."""
+    model = trained.model
+    tr = model.trajectory(int(n), int(frames), generator=make_generator(seed, model.device))
+    return tr.xs.detach().cpu().numpy(), tr.ts.detach().cpu().numpy()

@@ -117,26 +117,19 @@ def _field_extra(model, target, generator, bounds) -> dict[str, Any]:
 LIVE_EXTRAS.update({name: _density_extra for name in DENSITY_FAMILIES})
 LIVE_EXTRAS["gan"] = _gan_extra
 LIVE_EXTRAS.update({name: _field_extra for name in FIELD_FAMILIES})
-#: families whose lab module defines ``live_extra(model, target, generator, bounds)``; it
-#: replaces (RBM: adds to) the generic extra above
+#: families whose lab module defines ``live_extra(model, target, generator, bounds)`` (it
+#: replaces the generic extra above)
 FAMILY_LIVE_MODULES = {"vae": "genlib.lab.vae", "rbm": "genlib.lab.rbm", "gan": "genlib.lab.gan"}
 
 
 def _family_extra(family: str) -> Extra | None:
-    base = LIVE_EXTRAS.get(family)
+    """The family's own ``live_extra`` when its lab module defines one, else the generic one."""
     mod_name = FAMILY_LIVE_MODULES.get(family)
-    if mod_name is None:
-        return base
-    fn = getattr(importlib.import_module(mod_name), "live_extra", None)
-    if fn is None:
-        return base
-    if base is None:
-        return fn
-
-    def both(model, target, generator, bounds) -> dict[str, Any]:
-        return {**base(model, target, generator, bounds), **fn(model, target, generator, bounds)}
-
-    return both
+    if mod_name is not None:
+        fn = getattr(importlib.import_module(mod_name), "live_extra", None)
+        if fn is not None:
+            return fn
+    return LIVE_EXTRAS.get(family)
 
 
 def live_view(

@@ -11,16 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from genlib.device import make_generator
+from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds, grid_tensor
-from genlib.models.rbm import GaussianBernoulliRBM
+from genlib.metrics import mixture_mode_coverage
+from genlib.models.rbm import MAX_EXACT_HIDDEN, GaussianBernoulliRBM
+
+if TYPE_CHECKING:
+    from genlib.runs import Trained
 
 __all__ = [
+    "ChainStart",
+    "LONG_CHAIN_STEPS",
+    "LIVE_GRID",
+    "LIVE_PARTICLES",
+    "trained_landscape",
+    "trained_chains",
+    "trained_phases",
+    "trained_coverage",
+    "negative_label",
+    "live_extra",
     "RbmLandscape",
     "rbm_landscape",
     "gibbs_frames",
@@ -28,6 +44,11 @@ __all__ = [
     "NegativeHistory",
     "negative_history",
 ]
+
+ChainStart = Literal["data", "noise"]  # where the page's Gibbs chains start
+LONG_CHAIN_STEPS = (20, 50, 100, 300, 1000, 3000)  # sweeps of the long chains from noise
+LIVE_GRID = 32  # resolution of the live view's log q_θ grid
+LIVE_PARTICLES = 300  # negative-phase particles in the live view
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,13 @@ class RbmLandscape:
     log_q: np.ndarray | None
     log_pi: np.ndarray | None
     means: np.ndarray | None
+    sigma: np.ndarray | None = None  # (2,) the visible σ
+    hidden: int = 0  # H: the mixture has 2^H components
+
+    @property
+    def n_components(self) -> int:
+        """2^H, the number of Gaussian components of q_θ."""
+        return 2**self.hidden
 
 
 @torch.no_grad()
@@ -55,7 +83,10 @@ def rbm_landscape(model: GaussianBernoulliRBM, bounds: Bounds, res: int = 110) -
         mix = (log_pi.cpu().numpy(), means.cpu().numpy())
     except NotImplementedError:  # too many hidden units to enumerate
         log_q, mix = None, (None, None)
-    return RbmLandscape(xs.cpu().numpy(), ys.cpu().numpy(), energy, log_q, *mix)
+    sigma = model.log_sigma.detach().exp().cpu().numpy()
+    return RbmLandscape(
+        xs.cpu().numpy(), ys.cpu().numpy(), energy, log_q, *mix, sigma=sigma, hidden=model.hidden
+    )
 
 
 def gibbs_frames(
@@ -114,3 +145,69 @@ def negative_history(extras: Mapping[str, Any]) -> NegativeHistory | None:
     if particles.ndim != 3 or particles.shape[0] != len(steps) or particles.shape[-1] != 2:
         raise ValueError("negative_particles must be (F, P, 2) with one step per frame")
     return NegativeHistory(tuple(int(s) for s in steps), particles)
+
+
+# -------------------------------------------------------------------- a trained RBM on the page
+def trained_landscape(trained: Trained, bounds: Bounds, res: int = 110) -> RbmLandscape:
+    """``rbm_landscape`` of a trained RBM."""
+    return rbm_landscape(trained.model, tuple(bounds), int(res))
+
+
+def trained_chains(
+    trained: Trained, start: ChainStart, n: int, steps: int, seed: int = 0
+) -> np.ndarray:
+    """Block-Gibbs chains of a trained RBM, ``(steps + 1, n, 2)`` numpy, started at ``n`` target
+    samples (``"data"``: what CD does) or at noise (``"noise"``); seeded by ``seed``."""
+    model = trained.model
+    g = make_generator(seed, model.W.device)
+    x0 = trained.target.sample(int(n), generator=make_generator(seed)) if start == "data" else None
+    return gibbs_frames(model, int(n), int(steps), x0=x0, generator=g).numpy()
+
+
+def trained_phases(trained: Trained, n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The positive phase (``n`` data points, seeded by ``seed + 1``) and the negative phase the
+    model's sampler would use for them (``negative_phase``; PCD continues the run's persistent
+    chains kept in the training result): two ``(n, 2)`` arrays."""
+    model = trained.model
+    x = trained.target.sample(int(n), generator=make_generator(seed + 1)).to(model.W.device)
+    chains = trained.result.extras.get("pcd_chains")
+    neg = negative_phase(model, x, chains=chains, generator=make_generator(seed, model.W.device))
+    return x.cpu().numpy(), neg.detach().cpu().numpy()
+
+
+@torch.no_grad()
+def trained_coverage(trained: Trained, n: int = 5000, seed: int = 0) -> dict[str, float] | None:
+    """``mixture_mode_coverage`` of ``n`` samples of a trained RBM (``None`` for targets that are
+    not Gaussian mixtures)."""
+    model = trained.model
+    x = model.sample(int(n), generator=make_generator(seed, model.W.device)).cpu()
+    return mixture_mode_coverage(x, trained.target)
+
+
+# -------------------------------------------------------------------- the live view
+def negative_label(model: GaussianBernoulliRBM) -> str:
+    """A language-neutral legend name of the model's negative particles: ``y ~ CD-k``,
+    ``y ~ PCD-k`` or ``y ~ q_θ`` (exact sampling)."""
+    if model.sampler == "exact":
+        return "y ~ q_θ"
+    return f"y ~ {model.sampler.upper()}-{model.k}"
+
+
+@torch.no_grad()
+def live_extra(
+    model: GaussianBernoulliRBM, target: Target2D, generator: torch.Generator, bounds: Bounds
+) -> dict[str, Any]:
+    """The RBM's part of the live view (``genlib.lab.live.LiveView`` fields): the current Gibbs
+    negative particles (the last update's negative phase, else the persistent chains; at most
+    ``LIVE_PARTICLES``) as ``particles`` with ``particles_label``, and the exact log q_θ on a
+    ``LIVE_GRID²`` grid (``grid_kind="log_q"``) when 2^H is small enough to enumerate."""
+    out: dict[str, Any] = {}
+    neg = model.last_negative if model.last_negative is not None else model.persistent_chains
+    if neg is not None:
+        out["particles"] = neg[:LIVE_PARTICLES].detach().float().cpu().numpy()
+        out["particles_label"] = negative_label(model)
+    if model.hidden <= MAX_EXACT_HIDDEN:
+        _, _, pts = grid_tensor(bounds, LIVE_GRID, device=model.W.device, dtype=model.W.dtype)
+        lq = model.log_prob(pts)  # (R²,)
+        out.update(grid=lq.detach().float().cpu().numpy(), grid_res=LIVE_GRID, grid_kind="log_q")
+    return out

@@ -63,16 +63,17 @@ def latent_lines(
     extent: float = 3.0,
     *,
     device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Tensor:
     """Latent points along lines ``(L, P, latent_dim)``: a 1D latent gives one line over
     [−extent, extent]; a 2D latent gives ``n_lines`` lines z₂ = const and ``n_lines`` lines
     z₁ = const (2·n_lines lines: a grid)."""
     n_lines = int(min(max(n_lines, 2), MAX_LINES))
     n_points = int(min(max(n_points, 2), MAX_LINE_POINTS))
-    t = torch.linspace(-extent, extent, n_points, device=device)  # (P,)
+    t = torch.linspace(-extent, extent, n_points, device=device, dtype=dtype)  # (P,)
     if latent_dim == 1:
         return t.reshape(1, -1, 1)
-    c = torch.linspace(-extent, extent, n_lines, device=device)  # (L,)
+    c = torch.linspace(-extent, extent, n_lines, device=device, dtype=dtype)  # (L,)
     rows = torch.stack([torch.stack([t, ci.expand_as(t)], -1) for ci in c])  # (L, P, 2)
     return torch.cat([rows, rows.flip(-1)])  # (2L, P, 2)
 
@@ -83,7 +84,10 @@ def decoder_manifold(
 ) -> Tensor:
     """Decoder means μ_θ(z) along ``latent_lines``: (L, P, 2) — the image of the latent line
     (1D) or grid (2D) in data space."""
-    lines = latent_lines(model.latent_dim, n_lines, n_points, extent, device=model.device)
+    dtype = next(model.parameters()).dtype
+    lines = latent_lines(
+        model.latent_dim, n_lines, n_points, extent, device=model.device, dtype=dtype
+    )
     return model.decode(lines)[0]
 
 

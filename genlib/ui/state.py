@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import streamlit as st
 
@@ -31,28 +30,23 @@ __all__ = [
 ]
 
 MAX_QUERY_CHARS = 200  # a longer query value is ignored (and reported) outright
-ORIGINAL_KEY = "_genlib_url_original"  # session: the opening link's query values
+SEEN_KEY = "_genlib_url_seen"  # session: query values already checked
 BAD_KEY = "_genlib_url_bad"  # this run: ignored parameters
 BIND = "query-params"
 
 
-def _original() -> dict[str, str]:
-    """The query of the URL the session was opened with (before Streamlit dropped invalid
-    values), read once per session; each value is handed out once."""
-    if ORIGINAL_KEY not in st.session_state:
-        try:
-            query = urlsplit(str(st.context.url or "")).query
-        except (AttributeError, ValueError):
-            query = ""
-        parsed = parse_qs(query[: 64 * MAX_QUERY_CHARS], keep_blank_values=True)
-        st.session_state[ORIGINAL_KEY] = {k: v[-1] for k, v in parsed.items()}
-    return st.session_state[ORIGINAL_KEY]
-
-
 def _incoming(key: str) -> str | None:
-    """The link's value for ``key`` the first time the session renders that widget."""
-    raw = _original().pop(key, None)
-    if raw is not None and len(raw) > MAX_QUERY_CHARS:
+    """The query value of ``key`` the first time this session sees it (else ``None``). In a
+    browser Streamlit's frontend has already dropped invalid values; where Python sees one (a
+    server-side client, AppTest) it is reported."""
+    raw = st.query_params.get(key)
+    if raw is None:
+        return None
+    seen = st.session_state.setdefault(SEEN_KEY, {})
+    if seen.get(key) == raw:
+        return None
+    seen[key] = raw
+    if len(raw) > MAX_QUERY_CHARS:
         st.session_state.setdefault(BAD_KEY, set()).add(key)
         return None
     return raw
