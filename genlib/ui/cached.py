@@ -16,6 +16,7 @@ from genlib.viz.fields import grid
 __all__ = [
     "MAX_SAMPLES",
     "target_samples",
+    "sample_mean",
     "log_density_grid",
     "score_grid",
     "target_entropy",
@@ -40,6 +41,12 @@ def target_samples(spec: TargetSpec, n: int, seed: int = 0) -> np.ndarray:
     """``n`` (≤ 50k) exact samples of the target, ``(n, 2)``."""
     n = int(min(max(n, 1), MAX_SAMPLES))
     return _target(spec).sample(n, generator=make_generator(seed)).numpy()
+
+
+def sample_mean(spec: TargetSpec, n: int, seed: int = 0) -> tuple[float, float]:
+    """The mean of ``target_samples(spec, n, seed)``."""
+    m = target_samples(spec, n, seed).mean(0)
+    return float(m[0]), float(m[1])
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -51,6 +51,10 @@ def present_figure(fig: Any) -> Any:
         legend_font={"size": f - 2},
         height=max(int(fig.layout.height or 460) + 160, 620),
     )
+    if fig.layout.title and fig.layout.title.text:  # room for the title above the legend row
+        fig.update_layout(
+            margin={"t": 130}, legend={"y": 1.02}, title={"y": 0.985, "yanchor": "top"}
+        )
     fig.update_xaxes(tickfont={"size": f - 2}, title_font={"size": f})
     fig.update_yaxes(tickfont={"size": f - 2}, title_font={"size": f})
     fig.update_annotations(font_size=f)  # subplot titles

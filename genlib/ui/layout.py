@@ -162,7 +162,7 @@ div[data-testid="stExpander"] details summary p {font-weight: 600;}
 
 _PRESENT_CSS = """
 <style>
-section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"] {display: none !important;}
+section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"] {display: none !important;}
 [data-testid="stMainBlockContainer"], .block-container {padding-top: 0.8rem !important;}
 html, body, [class*="css"] {font-size: 20px;}
 .stApp, [data-testid="stAppViewContainer"], [data-testid="stHeader"] {background: #ffffff !important; color: #111827 !important;}
