@@ -28,7 +28,7 @@ from genlib.jobs import Job, JobQueue, Progress, Work, default_queue
 from genlib.runs import RunSpec, Trained, load_trained
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
-from genlib.viz.live import live_figure, replay_figure
+from genlib.viz.live import live_figure, loss_spec, replay_figure
 
 __all__ = [
     "train_panel",
@@ -44,7 +44,7 @@ __all__ = [
     "MAX_CACHED_RUNS",
 ]
 
-LIVE_REFRESH_S = 0.6
+LIVE_REFRESH_S = 1.0
 JOBS_KEY = "_genlib_jobs"  # session: spec key -> Job (the jobs this session started or watched)
 MAX_CACHED_RUNS = 32
 _LOADED: dict[str, Trained] = {}  # checkpoints loaded from disk, shared by sessions (bounded)
@@ -207,9 +207,12 @@ def _live_body(key: str, page: str, spec: RunSpec | None = None) -> None:
             st.caption(t("common.live_waiting"))
     with right:
         hist = job.history
-        if hist:
-            df = pd.DataFrame(hist).set_index("step")
-            st.line_chart(df[["loss"]] if "loss" in df else df, height=260)
+        if hist:  # a plain dict figure: no Altair/Plotly validation on every rerun (GIL time)
+            st.plotly_chart(
+                loss_spec(hist, t("common.loss_curve")),
+                key=f"{page}_live_loss",
+                config={"displayModeBar": False},
+            )
         st.caption(t("common.live_caption"))
 
 

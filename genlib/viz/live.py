@@ -13,7 +13,7 @@ from genlib.viz.animation import MAX_FRAMES, add_animation
 from genlib.viz.core import DATA_COLOR, MODEL_COLOR, as_numpy, f32, square_layout, style
 from genlib.viz.fields import contour_trace, quiver_trace
 
-__all__ = ["live_figure", "replay_figure", "LIVE_LABELS"]
+__all__ = ["live_figure", "replay_figure", "loss_spec", "LIVE_LABELS"]
 
 #: default (English) legend names; pages pass translated ones
 LIVE_LABELS: dict[str, str] = {
@@ -197,3 +197,30 @@ def replay_figure(
         redraw=redraw,
         prefix=f"{lab['step']} = ",
     )
+
+
+def loss_spec(history: Sequence[Mapping[str, float]], title: str, height: int = 260) -> dict:
+    """The live loss curve as a plain Plotly figure dict (cheap to build on every rerun of a
+    live panel: no trace validation), at most 400 points."""
+    rows = list(history)[-400:]
+    key = "loss" if rows and "loss" in rows[0] else next((k for k in rows[0] if k != "step"), "")
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [float(r.get("step", i)) for i, r in enumerate(rows)],
+                "y": [float(r.get(key, float("nan"))) for r in rows],
+                "line": {"color": "#0072B2", "width": 2},
+                "name": key,
+            }
+        ],
+        "layout": {
+            "height": height,
+            "margin": {"l": 50, "r": 10, "t": 36, "b": 36},
+            "title": {"text": title, "font": {"size": 14}},
+            "template": "plotly_white",
+            "xaxis": {"title": {"text": "step"}},
+            "showlegend": False,
+        },
+    }
