@@ -4,10 +4,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from genlib import ui, viz
+from genlib import ui
 from genlib.device import device_info
+from genlib.lab.forward import ForwardConfig
 from genlib.runs import TargetSpec
-from genlib.viz.diffusion_forward import ForwardConfig
+from genlib.viz.diffusion_forward import forward_strip_figure
 
 ui.setup_page("home")
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,15 +19,7 @@ st.markdown(ui.t("home.intro"))
 st.subheader(ui.t("home.gallery_title"))
 spec = TargetSpec("8gaussians")
 fd = ui.forward_process(spec, ForwardConfig(schedule="cosine", T=100, n=1000, frames=5, res=20))
-figs = [
-    viz.scatter({"x_t": fd.xs[i]}, fd.bounds, size=3, opacity=0.5) for i in range(len(fd.steps))
-]
-fig = viz.panels(
-    figs, [lab.replace("   ", " · ") for lab in fd.labels], height=300, horizontal_spacing=0.02
-)
-fig.update_layout(showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 10})
-fig.update_xaxes(showticklabels=False, title=None, ticks="")
-fig.update_yaxes(showticklabels=False, title=None, ticks="")
+fig = forward_strip_figure(fd)
 ui.figure(fig, "home_data_to_noise")
 st.caption(ui.t("home.gallery_caption"))
 

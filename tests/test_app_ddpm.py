@@ -1,25 +1,23 @@
-"""AppTest: the DDPM page renders (both languages), shows ᾱ_T, trains a tiny run
-and shows ᾱ_T, the ancestral-sampling animation with x̂0, the learned-vs-exact score and metrics."""
+"""AppTest: the DDPM page renders (both languages) with ᾱ_T and the bound's weight note, opens from a
+link with its settings, trains a tiny run as a background job and shows its panels: ᾱ_T and the
+schedule, the ancestral-sampling animation with x̂₀, the learned-vs-exact score, the forward
+diffusion."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 PAGE = "pages/ddpm.py"
 P = "ddpm"
-
-
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+PANELS = {
+    f"{P}_result_fig",  # the skeleton's result view
+    f"{P}_sched_fig",
+    f"{P}_traj_fig",
+    f"{P}_field_fig",
+    f"{P}_forward_fig",
+}
 
 
 def _specs(at) -> list[dict]:
@@ -34,11 +32,31 @@ def test_ddpm_page_renders(app_test, lang):
     assert not at.exception and not at.error
     assert at.title[0].value.startswith("DDPM")
     assert at.button(key=f"{P}_train")
-    assert len(at.get("latex")) >= 6
+    assert len(at.get("latex")) >= 7
     assert any(m.label == "ᾱ_T" for m in at.metric)
+    # the lecture's bound weight lacks α_t: the theory says so, with the full weight
+    assert any(r"\alpha_t (1 - \bar\alpha_t)" in x.value for x in at.get("latex"))
+    note, ref = ("A note on the weight", "eq. 12") if lang == "en" else ("重みについて", "式 12")
+    assert any(note in m.value and ref in m.value for m in at.markdown)
 
 
-def test_ddpm_page_trains_and_shows_panels(app_test):
+def test_ddpm_page_opens_from_a_link(app_url):
+    at = app_url(
+        PAGE,
+        {
+            "ddpm_T": "50",
+            "ddpm_schedule": "cosine (Nichol & Dhariwal)",
+            "ddpm_variance": "β̃_t (posterior)",
+        },
+    )
+    assert not at.exception and not at.error and not at.warning
+    assert at.select_slider(key=f"{P}_T").value == 50
+    assert at.selectbox(key=f"{P}_schedule").value == "cosine"
+    assert at.radio(key=f"{P}_variance").value == "beta_tilde"
+    assert at.selectbox(key=f"{P}_target").value == "moons"  # not in the link: the default
+
+
+def test_ddpm_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     at = app_test(page=PAGE)
     at.number_input(key=f"{P}_steps").set_value(30)
     at.select_slider(key=f"{P}_T").set_value(10)
@@ -47,15 +65,20 @@ def test_ddpm_page_trains_and_shows_panels(app_test):
     # the rescaled linear schedule reaches the prior even for T = 10: ᾱ_T is shown, no warning
     shown = [m.value for m in at.metric if m.label == "ᾱ_T"]
     assert shown and float(shown[0]) < 1e-3 and not at.warning
-    _wait(at.button(key=f"{P}_train").click().run())
+    train_in_app(at, P)
     assert not at.exception and not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
-    assert {"x_t", "x̂₀", "ᾱ_t", "∇ log p_t"} <= names
+    assert {"x_t", "x̂₀", "ᾱ_t", "β̃_t", "−ε_θ/√(1−ᾱ_t)", "∇ log p_t"} <= names
     animated = [
         s for s in specs if s.get("frames") and any(tr.get("name") == "x̂₀" for tr in s["data"])
     ]
     labels = animated[0]["layout"]["sliders"][0]["steps"]
-    assert labels[0]["label"] == "t = 10" and labels[-1]["label"] == "t = 0"
+    assert labels[0]["label"] == "t = 10" and labels[-1]["label"] == "t = 0"  # noise -> data
+    assert at.slider(key=f"{P}_t_pick").value == 1  # lab.fields.default_level: max(1, T // 10)
     at.slider(key=f"{P}_t_pick").set_value(5).run()
     assert not at.exception and not at.error
+    at.slider(key=f"{P}_n").set_value(200).run()  # another trajectory: recomputed, no error
+    assert not at.exception and not at.error
+    assert f"{P}_traj_fig" in chart_keys(at)

@@ -1,5 +1,6 @@
 """AppTest: the Distributions page renders in both languages, reacts to the target and process
-controls, and its forward-diffusion figure is a client-side animation (frames + controls)."""
+controls, opens from a link with its settings, and its forward-diffusion figure is a client-side
+animation (frames + controls) labelled in the UI language."""
 
 from __future__ import annotations
 
@@ -56,7 +57,10 @@ def test_distributions_controls(app_test):
     at.radio(key="distributions_process").set_value("ve").run()
     assert not at.exception
     anim = _animation(at)
-    assert anim["layout"]["sliders"][0]["steps"][-1]["label"].endswith("σ = 3.000")
+    steps = anim["layout"]["sliders"][0]["steps"]
+    # the VE frames climb the NCSN ladder σ₁ > … > σ_L from its small end: i = L, …, 1
+    assert steps[0]["label"].startswith("x₀") and steps[1]["label"].startswith("i = 50 ")
+    assert steps[-1]["label"] == "i = 1   σ = 3.000"
     at.number_input(key="distributions_smax").set_value(6.0).run()
     assert not at.exception
     assert _animation(at)["layout"]["sliders"][0]["steps"][-1]["label"].endswith("σ = 6.000")
@@ -79,7 +83,9 @@ def test_distributions_language_switch_in_sidebar(app_test):
     at = app_test(page=PAGE)
     # the shell (language switch, presentation toggle) is on every page, also after a page switch
     assert {"_genlib_lang_widget"} <= {r.key for r in at.sidebar.radio}
-    at.toggle(key="_genlib_present_widget").set_value(True).run()
+    from genlib.ui.layout import PRESENT_KEY
+
+    at.toggle(key=PRESENT_KEY).set_value(True).run()
     assert not at.exception
     assert not at.expander[0].proto.expanded  # controls collapsed in presentation mode
     # (last: AppTest cannot resend a selectbox whose option labels changed language)
@@ -87,3 +93,27 @@ def test_distributions_language_switch_in_sidebar(app_test):
     assert not at.exception
     assert at.title[0].value == "分布"
     assert any("拡散の順過程" in h.value for h in at.subheader)
+
+
+def test_distributions_opens_from_a_link(app_url):
+    query = {
+        "distributions_target": "Two peaks (KL slide)",
+        "distributions_process": "VE / NCSN (σ ladder)",
+        "distributions_smax": "6.0",
+        "distributions_normalise": "false",
+    }
+    at = app_url(PAGE, query)
+    assert not at.exception and not at.error and not at.warning
+    assert at.selectbox(key="distributions_target").value == "two_peaks"
+    assert at.radio(key="distributions_process").value == "ve"
+    assert at.number_input(key="distributions_smax").value == 6.0
+    assert at.toggle(key="distributions_normalise").value is False
+    assert _animation(at)["layout"]["sliders"][0]["steps"][-1]["label"].endswith("σ = 6.000")
+
+
+def test_distributions_figure_labels_in_japanese(app_test):
+    at = app_test(lang="ja", page=PAGE)
+    anim = _animation(at)
+    titles = [a["text"] for a in anim["layout"]["annotations"]]
+    assert "シミュレーションした粒子 x_t" in titles and "閉じた形の周辺分布 p(x_t)" in titles
+    assert "x₀ → x_t（1 つの粒子）" in {tr.get("name") for tr in anim["data"]}

@@ -1,25 +1,22 @@
-"""AppTest: the score-matching page renders (both languages), trains a tiny run and shows the
-learned-vs-exact field, the Langevin chains (learned vs exact score) and the metrics."""
+"""AppTest: the score-matching page renders (both languages), opens from a link with its sampler
+settings, trains a tiny run as a background job and shows the learned-vs-exact field, the Langevin
+chains (learned vs exact score), the forward diffusion and the metrics."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 PAGE = "pages/score_matching.py"
 P = "score_matching"
-
-
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+PANELS = {
+    f"{P}_result_fig",  # the skeleton's result view
+    f"{P}_field_fig",
+    f"{P}_chains_fig",
+    f"{P}_final_fig",
+    f"{P}_forward_fig",
+}
 
 
 def _specs(at) -> list[dict]:
@@ -37,22 +34,31 @@ def test_score_matching_page_renders(app_test, lang):
     assert len(at.get("latex")) >= 3  # the theory expander renders the lecture's equations
 
 
-def test_score_matching_page_trains_and_shows_panels(app_test):
+def test_score_matching_page_opens_from_a_link(app_url):
+    at = app_url(PAGE, {"score_matching_m_steps": "500", "score_matching_m_eps": "0.002"})
+    assert not at.exception and not at.error and not at.warning
+    assert at.select_slider(key=f"{P}_m_steps").value == 500
+    assert at.select_slider(key=f"{P}_m_eps").value == 0.002
+
+
+def test_score_matching_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     at = app_test(page=PAGE)
     at.number_input(key=f"{P}_steps").set_value(30)
     at.select_slider(key=f"{P}_m_steps").set_value(50)
     at.button(key=f"{P}_apply").click().run()
     assert not at.exception
-    _wait(at.button(key=f"{P}_train").click().run())
+    train_in_app(at, P)
     assert not at.exception and not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
-    assert {"s_θ", "∇ log p", "error"} <= names  # learned vs exact field + error map
-    animated = [s for s in specs if s.get("frames")]
-    assert animated, "the Langevin chains animation is missing"
-    steps = animated[0]["layout"]["sliders"][0]["steps"]
+    assert {"s_θ", "∇ log p", "error", "Langevin with s_θ", "Langevin with exact ∇ log p"} <= names
+    chains = [s for s in specs if s.get("frames") and "Langevin" in s["layout"]["sliders"][0]["steps"][0]["label"]]  # fmt: skip
+    assert chains, "the Langevin chains animation is missing"
+    steps = chains[0]["layout"]["sliders"][0]["steps"]
     assert steps[0]["label"].endswith(": 0") and steps[-1]["label"].endswith(": 50")
     assert any("Sliced" in str(v) for d in at.dataframe for v in d.value.iloc[:, 0])
     # start the chains somewhere else: still renders
     at.selectbox(key=f"{P}_init").set_value("box").run()
     assert not at.exception and not at.error
+    assert f"{P}_chains_fig" in chart_keys(at)

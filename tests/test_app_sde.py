@@ -1,26 +1,24 @@
-"""AppTest: the SDE page renders (both languages), trains a tiny run and shows its panels: the two
-reverse-time animations (chosen λ and the PF-ODE), the learned-vs-exact score, the PF-ODE
-likelihood, metrics with the exact KL."""
+"""AppTest: the SDE page renders (both languages), opens from a link with its settings, trains a tiny
+run as a background job and shows its panels: the two reverse-time animations (chosen λ and the
+PF-ODE), the learned-vs-exact score, the PF-ODE likelihood, the forward process, metrics with the
+exact KL."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 PAGE = "pages/sde.py"
 P = "sde"
-
-
-def _wait(at, timeout: float = 120.0):
-    """Training runs as a background job: rerun until its live panel (Stop button) is gone."""
-    t0 = time.monotonic()
-    while any(b.key == f"{P}_stop" for b in at.button):
-        assert time.monotonic() - t0 < timeout, "training did not finish"
-        time.sleep(0.3)
-        at.run()
-    return at
+PANELS = {
+    f"{P}_result_fig",  # the skeleton's result view
+    f"{P}_traj_chosen_fig",
+    f"{P}_traj_ode_fig",
+    f"{P}_field_fig",
+    f"fig_{P}_pf_ode_likelihood",
+    f"{P}_forward_fig",
+}
 
 
 def _specs(at) -> list[dict]:
@@ -29,13 +27,11 @@ def _specs(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in charts]
 
 
-def _train_tiny(at, steps: int = 40):
-    at.number_input(key="sde_steps").set_value(steps)
-    at.button(key="sde_apply").click().run()
+def _train_tiny(at, train_in_app, steps: int = 40):
+    at.number_input(key=f"{P}_steps").set_value(steps)
+    at.button(key=f"{P}_apply").click().run()
     assert not at.exception
-    _wait(at.button(key="sde_train").click().run())
-    assert not at.exception
-    return at
+    return train_in_app(at, P)
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -43,28 +39,37 @@ def test_sde_page_renders(app_test, lang):
     at = app_test(lang=lang, page=PAGE)
     assert not at.exception and not at.error
     assert at.title[0].value.startswith("Score SDE" if lang == "en" else "スコアSDE")
-    assert at.button(key="sde_train")
+    assert at.button(key=f"{P}_train")
     assert len(at.get("latex")) >= 8  # the theory expander renders the lecture's equations
 
 
-def test_sde_page_trains_and_shows_panels(app_test):
-    at = _train_tiny(app_test(page=PAGE))
+def test_sde_page_opens_from_a_link(app_url):
+    at = app_url(PAGE, {"sde_kind": "VE (NCSN)", "sde_sampler": "probability-flow ODE (Heun)"})
+    assert not at.exception and not at.error and not at.warning
+    assert at.radio(key=f"{P}_kind").value == "ve"
+    assert at.selectbox(key=f"{P}_sampler").value == "ode"
+
+
+def test_sde_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
+    at = _train_tiny(app_test(page=PAGE), train_in_app)
     assert not at.error
+    assert PANELS <= chart_keys(at)
     specs = _specs(at)
-    animated = [s for s in specs if s.get("frames")]
-    assert len(animated) >= 2  # chosen λ and PF-ODE (+ the forward diffusion, in an expander)
-    labels = animated[0]["layout"]["sliders"][0]["steps"]
+    reverse = [s for s in specs if s.get("frames") and s["layout"]["sliders"][0]["steps"][0]["label"].startswith("t = 1")]  # fmt: skip
+    assert len(reverse) == 2  # chosen λ and PF-ODE
+    labels = reverse[0]["layout"]["sliders"][0]["steps"]
     assert labels[0]["label"] == "t = 1.000" and labels[-1]["label"] == "t = 0.001"  # noise -> data
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {"s_θ(x, t)", "∇ log p_t(x)", "q_θ(x)", "p(x)"} <= names
     assert any("KL" in str(v) for d in at.dataframe for v in d.value.iloc[:, 0])
+    assert at.select_slider(key=f"{P}_t").value == 0.1  # lab.fields.default_level
     # the λ slider and the time of the score field
-    at.slider(key="sde_lam").set_value(0.5).run()
+    at.slider(key=f"{P}_lam").set_value(0.5).run()
     assert not at.exception
-    at.select_slider(key="sde_t").set_value(0.5).run()
+    at.select_slider(key=f"{P}_t").set_value(0.5).run()
     assert not at.exception and not at.error
     # a VE model: its prior N(0, σ_max² I) is wide, the page still renders every panel
-    at.radio(key="sde_kind").set_value("ve")
-    _train_tiny(at, steps=30)
+    at.radio(key=f"{P}_kind").set_value("ve")
+    _train_tiny(at, train_in_app, steps=30)
     assert not at.error
-    assert len([s for s in _specs(at) if s.get("frames")]) >= 2
+    assert PANELS <= chart_keys(at)

@@ -22,29 +22,39 @@ For a velocity model the exact field is the marginal velocity ``model.true_veloc
 level)`` (Tweedie's formula on ``target.score_t`` at the same (a, s)). Which kind a model has is
 decided by the capability protocols ``HasVelocity`` / ``HasScore`` (``field_kind``), so a page shows
 the field panel exactly when the model has one.
+
+The ``trained_*`` adapters take a ``genlib.runs.Trained`` (what a page caches with
+``genlib.ui.derived``): the field over the target's box and the model's own sampling path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor
 
+from genlib.device import make_generator
 from genlib.distributions.base import Target2D
-from genlib.geometry import Bounds, grid_tensor
+from genlib.geometry import Bounds, expand_bounds, grid_tensor
 from genlib.models.base import HasScore, HasVelocity
 from genlib.models.ddpm import DDPM
 from genlib.models.flow_matching import FlowMatching
 from genlib.models.ncsn import NCSN
 from genlib.models.sde import ScoreSDE
+from genlib.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from genlib.runs import Trained
 
 __all__ = [
     "FieldKind",
     "FieldComparison",
     "compare_fields",
+    "trained_field",
+    "trained_trajectory",
     "field_kind",
     "default_level",
     "exact_log_prob",
@@ -54,6 +64,8 @@ __all__ = [
 
 FieldKind = Literal["score", "velocity"]
 MAX_FIELD_GRID = 80  # grid points per axis of a field picture
+MAX_TRAJECTORY_POINTS = 5000  # particles of one trajectory a page asks for
+MAX_TRAJECTORY_FRAMES = 200
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,11 @@ class FieldComparison:
         """The grid points ``(G*G, 2)`` in the fields' row-major order."""
         gy, gx = torch.meshgrid(self.ys, self.xs, indexing="ij")
         return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+    @property
+    def bounds(self) -> Bounds:
+        """The box the grid spans ``(x0, x1, y0, y1)``."""
+        return (float(self.xs[0]), float(self.xs[-1]), float(self.ys[0]), float(self.ys[-1]))
 
     @property
     def error(self) -> Tensor | None:
@@ -196,3 +213,30 @@ def compare_fields(
         log_p=log_p,
         weight=float(weight),
     )
+
+
+def trained_field(
+    trained: Trained, level: float | int | None, zoom: float = 1.0, grid_size: int = 21
+) -> FieldComparison:
+    """``compare_fields`` of a trained result at ``level`` over its target's box scaled ``zoom``×
+    about its centre (``FieldComparison.bounds`` is the box drawn)."""
+    if not (0.25 <= float(zoom) <= 10.0):
+        raise ValueError("the field zoom must be in [0.25, 10]")
+    bounds = expand_bounds(tuple(trained.target.bounds), float(zoom))
+    return compare_fields(trained.model, trained.target, level, bounds, int(grid_size))
+
+
+def trained_trajectory(
+    trained: Trained, n: int = 1000, num_frames: int = 60, seed: int = 0, **sampler: Any
+) -> Trajectory:
+    """The model's own generation path of ``n`` particles at ``num_frames`` frames (noise first),
+    drawn with a CPU generator seeded ``seed`` (the same noise on every device); ``sampler``
+    goes to ``model.trajectory`` (e.g. ``lam=`` for the score SDE). A CPU ``Trajectory``."""
+    if not (1 <= int(n) <= MAX_TRAJECTORY_POINTS):
+        raise ValueError(f"particles must be in [1, {MAX_TRAJECTORY_POINTS}]")
+    if not (2 <= int(num_frames) <= MAX_TRAJECTORY_FRAMES):
+        raise ValueError(f"frames must be in [2, {MAX_TRAJECTORY_FRAMES}]")
+    model = trained.model
+    with torch.no_grad():
+        tr = model.trajectory(int(n), int(num_frames), generator=make_generator(seed), **sampler)
+    return tr.cpu()

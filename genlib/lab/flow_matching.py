@@ -4,6 +4,9 @@ learn), from the same noise as the model's own trajectory."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
 
@@ -15,10 +18,16 @@ from genlib.rng import randn, randn_like
 from genlib.samplers.ode import odeint
 from genlib.trajectory import Trajectory
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
     "conditional_paths",
     "target_conditional_paths",
     "exact_trajectory",
+    "OdeRuns",
+    "trained_ode_runs",
+    "trained_conditional_paths",
     "MAX_PATHS",
     "MAX_EXACT_POINTS",
 ]
@@ -78,3 +87,34 @@ def exact_trajectory(
         u, x, 0.0, model.tau_max, steps, model.method, max(2, int(num_frames)), time_label="τ"
     )
     return Trajectory(out.xs.float(), out.ts.float(), "τ")
+
+
+def trained_conditional_paths(
+    trained: Trained, n: int = 40, num_frames: int = 40, seed: int = 0
+) -> Trajectory:
+    """``target_conditional_paths`` under a trained model's probability path."""
+    return target_conditional_paths(trained.model.path, trained.target, n, num_frames, seed)
+
+
+@dataclass(frozen=True)
+class OdeRuns:
+    """The ODE with the learned v_θ and with the exact u_τ from the same noise (CPU
+    trajectories, τ = 0 first); ``exact`` is None when the target has no diffused marginal."""
+
+    learned: Trajectory
+    exact: Trajectory | None
+
+
+def trained_ode_runs(
+    trained: Trained, n: int = 600, num_frames: int = 50, seed: int = 0
+) -> OdeRuns:
+    """Learned and exact ODE trajectories of a trained flow-matching model, both from the noise of
+    a CPU generator seeded ``seed``."""
+    model, target = trained.model, trained.target
+    with torch.no_grad():
+        learned = model.trajectory(n, num_frames, generator=make_generator(seed)).cpu()
+    try:
+        exact = exact_trajectory(model, target, n, num_frames, generator=make_generator(seed))
+    except NotImplementedError:
+        exact = None
+    return OdeRuns(learned, exact)

@@ -4,13 +4,18 @@
 the simulated chain (VP = DDPM: x_t = √α_t x_{t-1} + √β_t z; VE: x_i = x_{i-1} + √(σ_i² − σ_{i-1}²) z)
 next to the closed-form marginal p(x_t) = ∫ p(x_0) N(x_t; a_t x_0, s_t² I) dx_0 on a grid, and
 the coefficients (a_t, s_t) of the conditional p(x_t | x_0) = N(a_t x_0, s_t² I).
-``genlib.viz.diffusion_forward`` draws it.
+``genlib.viz.diffusion_forward`` draws it. ``forward_config_for(model)`` is the forward process a
+trained diffusion model reverses (its schedule or its σ range), ``schedule_view`` a DDPM
+schedule's curves.
+
+The VE ladder is indexed as NCSN indexes it, σ₁ > … > σ_L (``genlib.models.ncsn``): noising
+climbs it from the small end, so the frames after the data are i = L, L−1, …, 1.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,6 +24,9 @@ from genlib.device import make_generator
 from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds, grid, union_bounds
 from genlib.lab.fields import exact_log_prob
+from genlib.models.ddpm import DDPM
+from genlib.models.ncsn import NCSN
+from genlib.models.sde import ScoreSDE
 from genlib.processes import (
     DDPMSchedule,
     ScheduleKind,
@@ -32,6 +40,11 @@ __all__ = [
     "ForwardConfig",
     "ForwardDiffusion",
     "forward_diffusion",
+    "forward_config_for",
+    "ScheduleView",
+    "schedule_view",
+    "T_CHOICES",
+    "ALPHA_BAR_T_OK",
     "MAX_FORWARD_PARTICLES",
     "MAX_FORWARD_FRAMES",
     "MAX_FORWARD_RES",
@@ -41,6 +54,8 @@ MAX_FORWARD_PARTICLES = 3000
 MAX_FORWARD_FRAMES = 80
 MAX_FORWARD_RES = 90
 ProcessKind = Literal["vp", "ve"]
+T_CHOICES = (10, 20, 50, 100, 200, 500, 1000)  # the numbers of DDPM steps a page offers
+ALPHA_BAR_T_OK = 0.05  # above it x_T remembers the data: the N(0, I) prior does not match p(x_T)
 
 
 @dataclass(frozen=True)
@@ -50,7 +65,7 @@ class ForwardConfig:
     process: ProcessKind = "vp"
     schedule: ScheduleKind = "linear"  # VP only
     T: int = 100  # VP: number of DDPM steps
-    sigma_min: float = 0.01  # VE ladder σ_1 < ... < σ_L
+    sigma_min: float = 0.01  # VE ladder σ_1 = σ_max > ... > σ_L = σ_min
     sigma_max: float = 3.0
     L: int = 50
     n: int = 600  # particles
@@ -82,7 +97,7 @@ class ForwardDiffusion:
     xs: np.ndarray  # (F, N, 2) particles
     a: np.ndarray  # (F,) mean coefficient a_t of p(x_t | x_0)
     s: np.ndarray  # (F,) standard deviation s_t
-    steps: tuple[int, ...]  # t (VP) or ladder index i (VE) of each frame, 0 = data
+    steps: tuple[int, ...]  # t (VP) or noising step k (VE, σ_{L+1−k}) of each frame, 0 = data
     labels: tuple[str, ...]  # slider label per frame
     bounds: Bounds
     grid_x: np.ndarray  # (res,)
@@ -111,6 +126,11 @@ def _relative_marginals(
     return out
 
 
+def _ve_label(k: int, sigma: float, levels: int) -> str:
+    """Frame label of the k-th noising step: the NCSN index i = L + 1 − k of its σ (x₀: data)."""
+    return f"x₀   σ = {sigma:.3f}" if k == 0 else f"i = {levels + 1 - k}   σ = {sigma:.3f}"
+
+
 def forward_diffusion(target: Target2D, cfg: ForwardConfig) -> ForwardDiffusion:
     """Simulate the forward chain from ``cfg.n`` target samples (seeded by ``cfg.seed``) and
     evaluate the exact marginals p(x_t) of each frame on a ``cfg.res`` grid."""
@@ -128,7 +148,7 @@ def forward_diffusion(target: Target2D, cfg: ForwardConfig) -> ForwardDiffusion:
         xs, steps = simulate_ve_ladder(x0, sigmas, num_frames=cfg.frames, generator=g)
         sig = torch.cat([torch.zeros(1, dtype=torch.float64), sigmas])[torch.tensor(steps)]
         a_t, s_t = torch.ones_like(sig), sig
-        labels = [f"i = {i}   σ = {v:.3f}" for i, v in zip(steps, sig.tolist(), strict=True)]
+        labels = [_ve_label(k, v, cfg.L) for k, v in zip(steps, sig.tolist(), strict=True)]
         prior_half = 3.0 * cfg.sigma_max
         alpha_bar_T = None
     bounds = union_bounds(tuple(target.bounds), (-prior_half, prior_half, -prior_half, prior_half))
@@ -147,4 +167,46 @@ def forward_diffusion(target: Target2D, cfg: ForwardConfig) -> ForwardDiffusion:
         alpha_bar_T=alpha_bar_T,
         exact=bool(getattr(target, "exact_marginals", True)),
         process=cfg.process,
+    )
+
+
+def forward_config_for(model: Any, n: int = 600, frames: int = 41) -> ForwardConfig:
+    """The forward process ``model`` learns to reverse, as a ``ForwardConfig``: DDPM's own
+    schedule; NCSN's σ range; a score SDE's discretisation (VP: the linear DDPM chain of T = 100,
+    VE: its σ range); otherwise (score matching, no noise) a VE ladder up to σ = 3 to compare."""
+    if isinstance(model, DDPM):
+        return ForwardConfig("vp", model.schedule.kind, min(model.T, 2000), n=n, frames=frames)
+    if isinstance(model, NCSN):
+        return ForwardConfig(
+            "ve", sigma_min=model.sigma_min, sigma_max=model.sigma_max, n=n, frames=frames
+        )
+    if isinstance(model, ScoreSDE):
+        if model.sde_kind == "vp":
+            return ForwardConfig("vp", "linear", 100, n=n, frames=frames)
+        proc = model.process
+        return ForwardConfig("ve", sigma_min=proc.sigma_min, sigma_max=proc.sigma_max, n=n, frames=frames)  # fmt: skip
+    return ForwardConfig("ve", sigma_min=0.01, sigma_max=3.0, n=n, frames=frames)
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """A DDPM schedule's curves against t = 1..T (float64 numpy ``(T,)``): ᾱ_t, β_t and the
+    posterior variance β̃_t; ``alpha_bar_T`` = ᾱ_T."""
+
+    t: np.ndarray
+    alpha_bar: np.ndarray
+    beta: np.ndarray
+    beta_tilde: np.ndarray
+    alpha_bar_T: float
+
+
+def schedule_view(kind: ScheduleKind, T: int) -> ScheduleView:
+    """The curves of ``DDPMSchedule(kind, T)``."""
+    sched = DDPMSchedule(kind, int(T))
+    return ScheduleView(
+        np.arange(1, sched.T + 1),
+        sched.alpha_bar.numpy(),
+        sched.betas.numpy(),
+        sched.posterior_var.numpy(),
+        sched.alpha_bar_T,
     )

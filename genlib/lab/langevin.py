@@ -11,6 +11,7 @@ score from the same initial states and the same noise, and plain vs annealed Lan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -26,17 +27,26 @@ from genlib.samplers.langevin import (
 )
 from genlib.trajectory import Trajectory
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
     "LangevinDemo",
     "langevin_demo",
+    "trained_langevin_demo",
     "LangevinComparison",
     "compare_plain_annealed",
     "MAX_CHAINS",
     "MAX_DEMO_STEPS",
+    "STEP_SIZE_CHOICES",
+    "STEP_COUNT_CHOICES",
 ]
 
 MAX_CHAINS = 5000  # particles per demo call from a page
 MAX_DEMO_STEPS = 5000  # Langevin steps per demo call
+#: the Langevin step sizes ε and step counts a page offers
+STEP_SIZE_CHOICES = (0.0005, 0.001, 0.002, 0.004, 0.005, 0.01, 0.02, 0.05)
+STEP_COUNT_CHOICES = (50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000)
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,13 @@ class LangevinDemo:
 
     learned: Trajectory
     exact: Trajectory
+
+    @property
+    def start_bounds(self) -> tuple[float, float, float, float]:
+        """The box of the initial states ``(x0, x1, y0, y1)`` (to frame a picture of the chains)."""
+        x = self.learned.xs[0]
+        lo, hi = x.min(0).values, x.max(0).values
+        return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
 
 
 @torch.no_grad()
@@ -78,6 +95,20 @@ def langevin_demo(
         record_every=record_every_for(n_steps, num_frames),
     )
     return LangevinDemo(learned.cpu(), exact.cpu())
+
+
+def trained_langevin_demo(
+    trained: Trained,
+    init: InitKind = "far",
+    n: int = 1000,
+    n_steps: int | None = None,
+    step_size: float | None = None,
+    seed: int = 0,
+) -> LangevinDemo:
+    """``langevin_demo`` of a trained score-matching result on its own target (60 frames)."""
+    return langevin_demo(
+        trained.model, trained.target, init, n, n_steps, step_size, num_frames=60, seed=seed
+    )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ the mixture weights each sampler recovers (Song & Ermon's far-mixture demo)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -15,18 +16,30 @@ from genlib.lab.langevin import LangevinComparison, compare_plain_annealed
 from genlib.models.ncsn import NCSN, geometric_ladder
 from genlib.rng import rand
 
+if TYPE_CHECKING:
+    from genlib.runs import Trained
+
 __all__ = [
     "NoiseLadder",
     "noise_ladder",
     "component_fractions",
     "mode_weights",
     "ncsn_langevin_demo",
+    "PlainVsAnnealed",
+    "trained_plain_vs_annealed",
     "MAX_DEMO_PARTICLES",
     "DEMO_LEVELS",
+    "SIGMA_CHOICES",
+    "SIGMA_MAX_CHOICES",
+    "PLAIN_STEP_CHOICES",
 ]
 
 MAX_DEMO_PARTICLES = 5000
 DEMO_LEVELS = 10  # the ladder a single-σ model's demo anneals over (exact score only)
+#: what a page offers: the single-σ noise, the top of the ladder σ₁, the plain Langevin step
+SIGMA_CHOICES = (0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+SIGMA_MAX_CHOICES = (1.0, 2.0, 5.0, 10.0, 20.0)
+PLAIN_STEP_CHOICES = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -117,3 +130,33 @@ def ncsn_langevin_demo(
         generator=make_generator(int(seed) + 1, dev),
     )
     return cmp.cpu()
+
+
+@dataclass(frozen=True)
+class PlainVsAnnealed:
+    """The final clouds of plain and annealed Langevin ``(N, 2)`` (CPU) and, for a
+    Gaussian-mixture target, ``weights``: the exact mixture weights (``"target"``) next to the
+    fraction of each cloud per component (``"plain"``, ``"annealed"``), else None."""
+
+    plain: Tensor
+    annealed: Tensor
+    weights: dict[str, list[float]] | None
+
+
+def trained_plain_vs_annealed(
+    trained: Trained,
+    use_true_score: bool = True,
+    n: int = 1000,
+    plain_step: float = 0.05,
+    seed: int = 0,
+) -> PlainVsAnnealed:
+    """``ncsn_langevin_demo`` of a trained NCSN on its own target, with the mixture weights each
+    sampler recovers. A single-σ model has no ladder to anneal its s_θ over: it always uses the
+    exact score."""
+    model, target = trained.model, trained.target
+    use_true = bool(use_true_score) or model.mode == "single"
+    cmp = ncsn_langevin_demo(model, target, use_true, n, plain_step, seed=seed)
+    plain, annealed = cmp.plain_samples, cmp.annealed_samples
+    return PlainVsAnnealed(
+        plain, annealed, mode_weights(target, {"plain": plain, "annealed": annealed})
+    )

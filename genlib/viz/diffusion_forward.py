@@ -8,28 +8,28 @@ variances along the frames.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from genlib.lab.forward import ForwardConfig, ForwardDiffusion
 from genlib.viz.animation import add_animation
 from genlib.viz.core import (
     DATA_COLOR,
     DENSITY_SCALE,
     MODEL_COLOR,
     f32,
+    panels,
+    scatter,
     square_layout,
     style,
 )
 
-__all__ = [
-    "forward_diffusion_figure",
-    "schedule_figure",
-    # the view-model types, re-exported for callers that still import them from here
-    "ForwardConfig",
-    "ForwardDiffusion",
-]
+if TYPE_CHECKING:
+    from genlib.lab.forward import ForwardDiffusion
+
+__all__ = ["forward_diffusion_figure", "forward_strip_figure", "schedule_figure"]
 
 
 def _circles(
@@ -195,6 +195,21 @@ def schedule_figure(
         ]
     )
     style(fig, height=height, title=title)
-    fig.update_xaxes(title={"text": "t" if fd.process == "vp" else "i"})
+    # VE frames climb the NCSN ladder σ₁ > … > σ_L from its small end: step k is σ_{L+1−k}
+    fig.update_xaxes(title={"text": "t" if fd.process == "vp" else "L + 1 − i"})
     fig.update_yaxes(type="linear" if fd.process == "vp" else "log")
+    return fig
+
+
+def forward_strip_figure(
+    fd: ForwardDiffusion, *, name: str = "x_t", height: int = 300, size: float = 3.0
+) -> go.Figure:
+    """Every frame of ``fd`` as a small static panel side by side (a filmstrip: data → noise),
+    titled by the frame labels, without axes."""
+    figs = [scatter({name: fd.xs[i]}, fd.bounds, size=size, opacity=0.5) for i in range(len(fd.steps))]  # fmt: skip
+    titles = [lab.replace("   ", " · ") for lab in fd.labels]
+    fig = panels(figs, titles, height=height, horizontal_spacing=0.02)
+    fig.update_layout(showlegend=False, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(showticklabels=False, title=None, ticks="")
+    fig.update_yaxes(showticklabels=False, title=None, ticks="")
     return fig
