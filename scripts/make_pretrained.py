@@ -76,7 +76,9 @@ def main() -> int:
             if trained.result.status != "ok":
                 print(f"{name:16s} {target:12s} {trained.result.status}: {trained.result.message}")
                 continue
-            save_checkpoint(path, trained.model.state_dict(), spec.to_dict(), result_meta(trained.result))
+            save_checkpoint(
+                path, trained.model.state_dict(), spec.to_dict(), result_meta(trained.result)
+            )
             kb = path.stat().st_size / 1024
             print(
                 f"{name:16s} {target:12s} {time.perf_counter() - t0:6.1f}s {kb:7.0f} KiB {path.name}"

@@ -423,7 +423,6 @@ def test_genlib_never_prints(modules):
     _check(bad, "genlib never prints (progress flows through callbacks)")
 
 
-@pytest.mark.xfail(strict=False, reason="pages are being moved onto the skeleton")
 def test_model_pages_are_short():
     bad = long_pages(ROOT)
     _check(bad, f"every model page is at most {MAX_PAGE_LINES} lines")
