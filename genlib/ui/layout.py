@@ -22,6 +22,7 @@ __all__ = [
     "presentation_toggle",
     "presenting",
     "device_badge",
+    "share_link",
     "controls",
     "current_page",
 ]
@@ -137,6 +138,23 @@ def presentation_toggle() -> bool:
     return presenting()
 
 
+def share_link() -> None:
+    """The page's link with its whole view state (the URL-bound widgets), with a copy button."""
+    from urllib.parse import urlencode, urlsplit
+
+    try:
+        base = urlsplit(str(st.context.url or ""))
+        query = {k: v for k, v in st.query_params.to_dict().items() if len(str(v)) <= 200}
+    except Exception:  # outside a served session (AppTest): no URL to share
+        return
+    if not base.netloc:
+        return
+    link = f"{base.scheme}://{base.netloc}{base.path}" + (f"?{urlencode(query)}" if query else "")
+    with st.sidebar.popover(t("common.share"), icon=":material/link:"):
+        st.caption(t("common.share_help"))
+        st.code(link, language=None, wrap_lines=True)
+
+
 def device_badge() -> None:
     """Compute device and torch threads as a small sidebar caption."""
     info = device_info()
@@ -184,6 +202,7 @@ def _shell() -> None:
     configure_threads()
     language_switch()
     presentation_toggle()
+    share_link()
     device_badge()
     st.markdown(_BASE_CSS, unsafe_allow_html=True)
     if presenting():

@@ -69,9 +69,11 @@ def model_page(
         with controls():
             spec = run_form(page, default_target=default_target, model=model, extra=extra,
                             allowed_targets=allowed_targets)  # fmt: skip
+        figure_slot = st.container()  # the figure first, the badge and loss below it
         trained = train_panel(spec, page=page)
         if trained is not None:
-            result_view(page, trained, height=560)
+            with figure_slot:
+                result_view(page, trained, height=560)
     else:
         left, right = st.columns([1, 2], gap="large")
         with left, controls():

@@ -1,0 +1,144 @@
+"""The lecture room in headless Debian chromium, on one served app with the shipped presets:
+a GAN view set by hand reopens from its URL in a fresh browser (same target, same value, same
+trained result), and in presentation mode at 1920×1080 every model page shows a figure's top edge
+without scrolling."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+MODEL_PAGES = {
+    "rbm": "Boltzmann machine",
+    "autoregressive": "Autoregressive",
+    "flow": "Normalizing flow",
+    "vae": "VAE",
+    "gan": "GAN",
+    "score_matching": "Score matching",
+    "ncsn": "NCSN",
+    "ddpm": "DDPM",
+    "sde": "SDE",
+    "flow_matching": "Flow matching",
+}
+
+
+def _screenshot_module():
+    spec = importlib.util.spec_from_file_location(
+        "genlab_screenshot", ROOT / "scripts" / "screenshot.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def served(genlib_cache):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
+    from playwright.sync_api import sync_playwright
+
+    shot = _screenshot_module()
+    old = os.environ.get("GENLIB_PRETRAINED")
+    os.environ["GENLIB_PRETRAINED"] = str(ROOT / "assets" / "pretrained")
+    log = ROOT / "test-artifacts" / "browser-lecture-server.log"
+    log.parent.mkdir(exist_ok=True)
+    try:
+        with shot.serve(log_path=log) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM), args=shot.CHROMIUM_ARGS, headless=True
+            )
+            try:
+                yield url, browser
+            finally:
+                browser.close()
+    finally:
+        if old is None:
+            os.environ.pop("GENLIB_PRETRAINED", None)
+        else:
+            os.environ["GENLIB_PRETRAINED"] = old
+
+
+def settle(page, ms: int = 800) -> None:
+    page.wait_for_timeout(ms)
+    with contextlib.suppress(Exception):
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=60_000)
+
+
+def shown_options(page) -> list[str]:
+    return [i.input_value() for i in page.locator('[data-testid="stSelectbox"] input').all()]
+
+
+def badge(page) -> str:
+    return page.locator('[data-testid="stAlert"]').first.inner_text(timeout=60_000)
+
+
+def test_a_gan_view_reopens_from_its_url(served):
+    url, browser = served
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{url}/gan", timeout=120_000)
+    page.wait_for_selector('h1:has-text("GAN")', timeout=120_000)
+    settle(page)
+    page.locator('[data-testid="stSelectbox"]').first.click()
+    page.get_by_role("option", name="Two moons").click()
+    settle(page, 1500)
+    form = page.get_by_test_id("stForm").first
+    form.get_by_label("Latent dimension of z", exact=False).fill("3")
+    form.get_by_role("button", name="Apply").click()
+    settle(page, 2000)
+    link = page.url
+    assert "gan_z_dim=3" in link and "gan_target=" in link, link
+    first_badge = badge(page)
+    ctx.close()
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = fresh.new_page()
+    page.goto(link, timeout=120_000)
+    page.wait_for_selector('h1:has-text("GAN")', timeout=120_000)
+    settle(page, 2000)
+    try:
+        assert shown_options(page)[0] == "Two moons"
+        form = page.get_by_test_id("stForm").first
+        assert form.get_by_label("Latent dimension of z", exact=False).input_value() == "3"
+        assert badge(page) == first_badge  # the same result (trained or not) as before
+    finally:
+        page.screenshot(path=str(ROOT / "test-artifacts" / "browser-url-gan.png"))
+        fresh.close()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["1080p", "720p"])
+def test_presentation_mode_shows_a_figure_above_the_fold(served, size):
+    url, browser = served
+    width, height = size
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    misses = []
+    try:
+        for path, title in MODEL_PAGES.items():
+            page.goto(f"{url}/{path}?present=true", timeout=120_000)
+            page.wait_for_selector(f'h1:has-text("{title}")', timeout=120_000)
+            page.wait_for_selector(".js-plotly-plot >> visible=true", timeout=120_000)
+            settle(page, 600)
+            assert not page.locator('section[data-testid="stSidebar"]').is_visible()
+            top = page.evaluate(
+                """() => Math.min(...[...document.querySelectorAll('.js-plotly-plot')]
+                     .filter(p => p.offsetParent !== null)
+                     .map(p => p.getBoundingClientRect().top))"""
+            )
+            if not (0 <= top < height):
+                misses.append((path, top))
+            if path in ("gan", "ddpm", "flow"):
+                page.screenshot(
+                    path=str(ROOT / "test-artifacts" / f"present-{width}-{path}.png")
+                )
+    finally:
+        ctx.close()
+    assert not misses, f"figure below the fold in presentation mode: {misses}"
