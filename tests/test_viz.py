@@ -115,6 +115,7 @@ def test_gif_decodes_with_all_frames():
         frames,
         BOUNDS,
         size=96,
+        axes=False,  # the bare plot (slide GIFs with axes: tests/test_exports.py)
         labels=[str(i) for i in range(F)],
         backgrounds=np.random.default_rng(4).random((F, 8, 8)),
     )
@@ -125,7 +126,7 @@ def test_gif_decodes_with_all_frames():
     capped = Image.open(
         io.BytesIO(
             viz.frames_to_gif(
-                np.random.default_rng(3).normal(size=(40, 20, 2)), BOUNDS, size=64, max_frames=10
+                np.random.default_rng(3).normal(size=(40, 20, 2)), BOUNDS, width=64, max_frames=10
             )
         )
     )
@@ -134,7 +135,7 @@ def test_gif_decodes_with_all_frames():
 
 def test_gif_draws_particles_where_they_are():
     frames = np.array([[[2.9, 3.9]], [[-2.9, -1.9]]])  # one particle: top-right, then bottom-left
-    data = viz.frames_to_gif(frames, BOUNDS, size=64, radius=2, colors="#000000")
+    data = viz.frames_to_gif(frames, BOUNDS, width=64, axes=False, radius=2, colors="#000000")
     img = Image.open(io.BytesIO(data))
     first = np.asarray(img.convert("L"))
     assert first[:8, -8:].min() < 50 and first[-8:-1, 1:8].min() > 200

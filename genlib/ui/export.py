@@ -1,7 +1,9 @@
 """Figures with export buttons (PNG/SVG/HTML/CSV) and GIF export of particle animations.
 
 Exports are lazy: ``st.download_button`` gets a callable that runs only when the user clicks,
-so kaleido/chromium never runs on a plain rerun."""
+so kaleido/chromium never runs on a plain rerun. For an animated figure the Export menu picks the
+frame of the PNG/SVG (Plotly cannot tell the server which frame the browser shows; the last by
+default) and offers a filmstrip of k frames; every PNG/SVG can be laid out as a 16:9 slide."""
 
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import streamlit as st
 from genlib import viz
 from genlib.ui.i18n import t
 from genlib.ui.layout import presenting
+from genlib.viz import export as vexp
+from genlib.viz.gif import GIF_WIDTH
 
 __all__ = ["figure", "gif_button", "csv_button", "safe_name", "present_figure"]
 
@@ -75,7 +79,9 @@ def figure(
 ) -> None:
     """Show a plotly (or altair) figure with an Export menu: PNG (2× for slides), SVG, interactive
     HTML and, when ``data`` is given (DataFrame, (N, 2) array, mapping of clouds or an (F, N, 2)
-    animation), CSV. ``name`` is the file stem (and the element key)."""
+    animation), CSV; a "16:9 slide" option (PNG/SVG at 1920×1080). For an animated figure the
+    PNG/SVG is one frame without play controls (a frame picker, the last frame by default) and a
+    filmstrip of k frames is offered. ``name`` is the file stem (and the element key)."""
     stem = safe_name(name)
     key = key or f"fig_{stem}"
     is_altair = type(fig).__module__.startswith("altair")
@@ -96,41 +102,110 @@ def figure(
             },
         )
     with st.popover(t("common.export"), icon=":material/download:"):
-        c1, c2, c3, c4 = st.columns(4)
-        c1.download_button(
-            "PNG",
-            _guard(lambda: viz.to_image(fig, "png"), "PNG"),
-            file_name=f"{stem}.png",
-            mime="image/png",
-            key=f"{key}_png",
+        _export_menu(fig, stem, key, data, is_altair)
+
+
+def _frame_labels(fig: Any) -> list[str]:
+    try:
+        return vexp.frame_labels(fig) if vexp.is_animated(fig) else []
+    except Exception:  # noqa: BLE001 - a malformed animation: export it as a plain figure
+        return []
+
+
+def _export_menu(fig: Any, stem: str, key: str, data: Any, is_altair: bool) -> None:
+    """The Export popover's content: frame picker (animations), 16:9 option, PNG/SVG/HTML/CSV
+    downloads and a filmstrip (animations). Every download is computed only when clicked."""
+    labels = [] if is_altair else _frame_labels(fig)
+    n = len(labels)
+    frame = -1
+    if n > 1:
+        frame = st.select_slider(
+            t("common.export_frame"),
+            options=list(range(n)),
+            value=n - 1,
+            format_func=lambda i: labels[i],
+            key=f"{key}_frame",
+            help=t("common.export_frame_help"),
+        )
+    slide = st.checkbox(t("common.export_slide"), key=f"{key}_slide")
+    size = vexp.SLIDE_SIZE if slide else None
+    out = stem
+    if n:
+        out += f"_{safe_name(labels[frame])}"
+    if slide:
+        out += "_16x9"
+
+    def image(fmt: str, f: int = frame, sz: Any = size) -> bytes:
+        return vexp.export_image(fig, fmt, frame=f, slide_size=sz)  # type: ignore[arg-type]
+
+    c1, c2, c3, c4 = st.columns(4)
+    c1.download_button(
+        "PNG",
+        _guard(lambda: image("png"), "PNG"),
+        file_name=f"{out}.png",
+        mime="image/png",
+        key=f"{key}_png",
+        on_click="ignore",
+    )
+    c2.download_button(
+        "SVG",
+        _guard(lambda: image("svg"), "SVG"),
+        file_name=f"{out}.svg",
+        mime="image/svg+xml",
+        key=f"{key}_svg",
+        on_click="ignore",
+    )
+    c3.download_button(
+        "HTML",
+        _guard(lambda: viz.to_html(fig), "HTML"),
+        file_name=f"{stem}.html",
+        mime="text/html",
+        key=f"{key}_html",
+        on_click="ignore",
+    )
+    if data is not None:
+        c4.download_button(
+            "CSV",
+            _guard(lambda: viz.to_csv(data), "CSV"),
+            file_name=f"{stem}.csv",
+            mime="text/csv",
+            key=f"{key}_csv",
             on_click="ignore",
         )
-        c2.download_button(
-            "SVG",
-            _guard(lambda: viz.to_image(fig, "svg"), "SVG"),
-            file_name=f"{stem}.svg",
-            mime="image/svg+xml",
-            key=f"{key}_svg",
-            on_click="ignore",
-        )
-        c3.download_button(
-            "HTML",
-            _guard(lambda: viz.to_html(fig), "HTML"),
-            file_name=f"{stem}.html",
-            mime="text/html",
-            key=f"{key}_html",
-            on_click="ignore",
-        )
-        if data is not None:
-            c4.download_button(
-                "CSV",
-                _guard(lambda: viz.to_csv(data), "CSV"),
-                file_name=f"{stem}.csv",
-                mime="text/csv",
-                key=f"{key}_csv",
-                on_click="ignore",
+    if n > 1:
+        st.markdown(f"**{t('common.export_filmstrip')}**")
+        ks = list(range(2, min(8, n) + 1))
+        k = ks[0]
+        if len(ks) > 1:
+            k = st.select_slider(
+                t("common.export_filmstrip_k"),
+                options=ks,
+                value=min(4, ks[-1]),
+                key=f"{key}_film_k",
             )
-        st.caption(t("common.export_help"))
+        film = f"{stem}_filmstrip{k}" + ("_16x9" if slide else "")
+
+        def strip(fmt: str, kk: int = k, sz: Any = size) -> bytes:
+            return vexp.export_image(fig, fmt, filmstrip_k=kk, slide_size=sz)  # type: ignore[arg-type]
+
+        f1, f2 = st.columns(2)
+        f1.download_button(
+            f"{t('common.export_filmstrip')} PNG",
+            _guard(lambda: strip("png"), "PNG"),
+            file_name=f"{film}.png",
+            mime="image/png",
+            key=f"{key}_film_png",
+            on_click="ignore",
+        )
+        f2.download_button(
+            f"{t('common.export_filmstrip')} SVG",
+            _guard(lambda: strip("svg"), "SVG"),
+            file_name=f"{film}.svg",
+            mime="image/svg+xml",
+            key=f"{key}_film_svg",
+            on_click="ignore",
+        )
+    st.caption(t("common.export_help"))
 
 
 def csv_button(data: Any, name: str, label: str | None = None, key: str | None = None) -> None:
@@ -155,23 +230,29 @@ def gif_button(
     labels: list[str] | None = None,
     colors: Any = "#0072B2",
     backgrounds: Any = None,
-    size: int = 480,
+    title: str | None = None,
+    width: int = GIF_WIDTH,
+    size: int | None = None,
     duration_ms: int = 80,
     key: str | None = None,
 ) -> None:
-    """A lazy animated-GIF download of particles ``frames (F, N, 2)`` (Pillow; bounded frames/size)."""
+    """A lazy animated-GIF download of particles ``frames (F, N, 2)`` (Pillow; bounded frames/size):
+    ``width`` px wide (960: slide resolution) with axes, ``title`` (by default ``name`` in words)
+    and each frame's label in large type. ``size`` is the former name of ``width``."""
     stem = safe_name(name)
+    heading = title if title is not None else re.sub(r"[_\s]+", " ", name).strip()
     st.download_button(
         t("common.download_gif"),
         _guard(
             lambda: viz.frames_to_gif(
                 frames,
                 bounds,
-                size=size,
+                width=int(size if size is not None else width),
                 duration_ms=duration_ms,
                 colors=colors,
                 backgrounds=backgrounds,
                 labels=labels,
+                title=heading or None,
             ),
             "GIF",
         ),
