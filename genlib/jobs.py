@@ -52,6 +52,7 @@ from genlib.training import Control, OnStep, train
 
 __all__ = [
     "JobState",
+    "StopReason",
     "ACTIVE_STATES",
     "Progress",
     "LiveFrame",
@@ -65,6 +66,7 @@ __all__ = [
 ]
 
 JobState = Literal["queued", "running", "done", "stopped", "diverged", "failed"]
+StopReason = Literal["user", "idle", "shutdown"]
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
 LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
 Work = Callable[[OnStep, Control], Any]
@@ -158,6 +160,8 @@ class Job:
         self._result: Trained | None = None
         self._error = ""
         self._stop = False
+        #: why a stopped job stopped: the user's Stop, nobody watching, or a server shutdown
+        self.stop_reason: StopReason | None = None
         self._paused = False
         self._budget = 0  # single steps allowed while paused
         self._rate: float | None = None
@@ -251,9 +255,11 @@ class Job:
             )
 
     # --- controls -------------------------------------------------------------------------------
-    def stop(self, message: str = "") -> None:
+    def stop(self, message: str = "", reason: StopReason = "user") -> None:
         """End the run before its next step; the partial model is kept as the result."""
         with self._cv:
+            if not self._stop:
+                self.stop_reason = reason
             self._stop = True
             if message:
                 self._message = message
@@ -573,7 +579,7 @@ class JobQueue:
             jobs = list(self._jobs.values())
             self._cv.notify_all()
         for j in jobs:
-            j.stop("the server is shutting down")
+            j.stop("the server is shutting down", reason="shutdown")
         for t in self._threads:
             t.join(timeout)
 
@@ -610,7 +616,10 @@ class JobQueue:
                 jobs = [j for j in self._jobs.values() if j.active]
             for j in jobs:
                 if j.idle_for() > self.idle_timeout_s:
-                    j.stop(f"stopped: nobody watched it for {self.idle_timeout_s:.0f} s")
+                    j.stop(
+                        f"stopped: nobody watched it for {self.idle_timeout_s:.0f} s",
+                        reason="idle",
+                    )
                     with self._cv:
                         if j in self._queue:  # never started: free its place at once
                             self._queue.remove(j)

@@ -46,7 +46,7 @@ substeps = ws.slider(c[1], T("substeps"), 1, 8, value=2, key=f"{P}_substeps", he
 n_lines = ws.slider(c[2], T("grid_lines"), 5, 31, value=15, step=2, key=f"{P}_grid_lines")
 seed = ws.number_input(c[3], T("seed"), 0, 2**31 - 1, value=0, key=f"{P}_warp_seed")
 w = ui.derived(trained, lf.trained_warp, int(n), int(substeps), int(n_lines), int(seed))
-labels = fv.layer_labels(w.ts, w.layer_names, T("lab_base"))
+labels = fv.layer_labels(w.ts, w.layer_names, T("lab_base"), labels=LABELS)
 wb = viz.union_bounds(bounds, (-3.5, 3.5, -3.5, 3.5))
 bg = [viz.contour_trace(log_p, xs, ys, color="#9aa4b2", name="p(x)")]
 fig = fv.warp_figure(w.points, w.lines, labels, wb, background=bg, labels=LABELS)

@@ -17,7 +17,12 @@ with ui.controls():
     c1, c2, c3 = st.columns(3)
     with c1:
         target = ui.target_picker(PAGE, default="8gaussians")
-    preset = c2.selectbox(ui.t("common.preset"), ["fast", "quality"], key=f"{PAGE}_preset")
+    preset = c2.selectbox(
+        ui.t("common.preset"),
+        ["fast", "quality"],
+        format_func=ui.preset_label,
+        key=f"{PAGE}_preset",
+    )
     seed = int(c3.number_input(ui.t("common.seed"), 0, 10_000, 0, key=f"{PAGE}_seed"))
 
 specs = {

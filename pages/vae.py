@@ -85,7 +85,8 @@ with st.expander(T("generation"), icon=":material/animation:"):
     frames, ts = ui.derived(trained, lv.generation, 600)
     fig = viz.animated_scatter(
         frames, viz.union_bounds(bnds, (-3.0, 3.0, -3.0, 3.0)), [f"{t:.2f}" for t in ts],
-        marker_color=viz.MODEL_COLOR, background=[viz.density_trace(lp, xs, ys, showscale=False)],
+        name=LABELS["samples"], marker_color=viz.MODEL_COLOR,
+        background=[viz.density_trace(lp, xs, ys, showscale=False)],
         slider_prefix=T("frame_prefix"),
     )  # fmt: skip
     ui.figure(fig, f"{P}_generation", data=frames)

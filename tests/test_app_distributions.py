@@ -92,7 +92,7 @@ def test_distributions_language_switch_in_sidebar(app_test):
     at.radio(key="_genlib_lang_widget").set_value("ja").run()
     assert not at.exception
     assert at.title[0].value == "分布"
-    assert any("拡散の順過程" in h.value for h in at.subheader)
+    assert any("前向き過程" in h.value for h in at.subheader)
 
 
 def test_distributions_opens_from_a_link(app_url):

@@ -75,7 +75,7 @@ def test_stop_keeps_the_partial_model_and_is_quick(queue):
     assert j.state == "stopped"
     res = j.result.result
     assert res.status == "stopped" and 120 <= res.steps_done < 200_000
-    assert "stopped in a test" in res.message
+    assert "stopped in a test" in res.message and j.stop_reason == "user"
     with torch.no_grad():
         x = j.result.model.sample(500, generator=torch.Generator().manual_seed(0))
     assert x.shape == (500, 2) and torch.isfinite(x).all()
@@ -136,6 +136,7 @@ def test_unwatched_jobs_are_stopped(queue):
     waiting = q.submit(spec(steps=200_000, seed=4))
     assert running.wait(6) and running.state == "stopped"
     assert "nobody watched" in running.result.result.message
+    assert running.stop_reason == "idle" and waiting.stop_reason in (None, "idle")
     wait_until(lambda: waiting.state == "stopped", timeout=6)
     assert q.stats()["running"] == 0 and q.stats()["queued"] == 0
 

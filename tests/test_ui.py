@@ -1,18 +1,14 @@
 """genlib.ui without a server: texts (every English key has a Japanese one), fallbacks, the page
-table, and the parsing of the user's own distribution (typed points, uploaded images)."""
+table, and the training path of the run form (the user's own distribution: tests/test_points.py)."""
 
 from __future__ import annotations
 
-import io
 import time
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from genlib.ui import i18n
 from genlib.ui.layout import PAGES, page_table
-from genlib.ui.points import MAX_IMAGE_BYTES, parse_points, points_from_image
 
 TEXT_FILES = sorted(i18n.TEXTS_DIR.glob("*.toml"))
 
@@ -85,58 +81,6 @@ def test_page_table_sections_and_titles(monkeypatch):
     assert ja[0][0] == "はじめに" and ja[1][2] == "分布"
     # a page without a texts file falls back to its English title
     assert all(r[2] for r in ja)
-
-
-def test_parse_points():
-    assert parse_points("1,2\n\n# comment\n-0.5, 3.25  # trailing\n3;4\n5 6") == [
-        (1.0, 2.0),
-        (-0.5, 3.25),
-        (3.0, 4.0),
-        (5.0, 6.0),
-    ]
-    for bad, msg in [
-        ("1,2,3", "line 1"),
-        ("a,b", "not a pair"),
-        ("", "at least one"),
-        ("1,inf", "finite"),
-    ]:
-        with pytest.raises(ValueError, match=msg):
-            parse_points(bad)
-    with pytest.raises(ValueError, match="at most"):
-        parse_points("\n".join("0,0" for _ in range(600)))
-
-
-def _png(arr: np.ndarray, fmt: str = "PNG") -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def test_points_from_image_dark_pixels_scaled_to_box():
-    img = np.full((40, 40), 255, dtype=np.uint8)
-    img[2:6, 2:6] = 0  # top-left dark square
-    pts = np.array(points_from_image(_png(img), box=(-3.0, 3.0, -3.0, 3.0)))
-    assert len(pts) == 16
-    assert (pts[:, 0] < -2.0).all() and (pts[:, 1] > 2.0).all()  # top-left of the box
-    assert pts.min() >= -3 and pts.max() <= 3
-
-
-def test_points_from_image_subsamples_and_rejects_bad_uploads():
-    rng = np.random.default_rng(0)
-    img = (rng.random((120, 90)) < 0.5).astype(np.uint8) * 255  # thousands of dark pixels
-    pts = points_from_image(_png(img, "JPEG"), max_points=100, seed=1)
-    assert len(pts) == 100 and len(set(pts)) == 100
-    assert pts == points_from_image(_png(img, "JPEG"), max_points=100, seed=1)  # seeded
-    with pytest.raises(ValueError, match="no dark pixels"):
-        points_from_image(_png(np.full((10, 10), 255, dtype=np.uint8)))
-    with pytest.raises(ValueError, match="could not read"):
-        points_from_image(b"not an image at all")
-    with pytest.raises(ValueError, match="larger than"):
-        points_from_image(b"\x89PNG" + b"0" * MAX_IMAGE_BYTES)
-    buf = io.BytesIO()
-    Image.new("L", (8, 8)).save(buf, format="GIF")
-    with pytest.raises(ValueError, match="PNG or JPEG"):
-        points_from_image(buf.getvalue())
 
 
 def _train_page():

@@ -62,7 +62,14 @@ from genlib.ui.panels import (
     sample_model,
 )
 from genlib.ui.points import parse_points, points_from_image
-from genlib.ui.widgets import preset_picker, run_form, target_label, target_picker
+from genlib.ui.widgets import (
+    preset_description,
+    preset_label,
+    preset_picker,
+    run_form,
+    target_label,
+    target_picker,
+)
 
 __all__ = [
     "LANGS",
@@ -87,6 +94,8 @@ __all__ = [
     "target_picker",
     "target_label",
     "preset_picker",
+    "preset_label",
+    "preset_description",
     "run_form",
     "train_panel",
     "train_many_panel",

@@ -8,6 +8,7 @@ screen instead of crashing a lecture). The files are parsed once (cached by modi
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -89,9 +90,29 @@ def has(key: str) -> bool:
     return t_raw(key, "en") is not None
 
 
+_FIELD = re.compile(r"\{([A-Za-z_]\w*)(?::([^{}]*))?\}")
+
+
+def _format_fields(text: str, fmt: dict[str, Any]) -> str:
+    """Fill only the ``{name}`` / ``{name:spec}`` fields named in ``fmt``; every other brace (the
+    LaTeX of an inline formula, ``$q_{\\theta}$``) is left as it is."""
+
+    def fill(m: re.Match[str]) -> str:
+        name, spec = m.group(1), m.group(2) or ""
+        if name not in fmt:
+            return m.group(0)
+        try:
+            return format(fmt[name], spec)
+        except (TypeError, ValueError):
+            return str(fmt[name])
+
+    return _FIELD.sub(fill, text)
+
+
 def t(key: str, language: str | None = None, **fmt: Any) -> str:
     """The text of ``key`` in the current language (English fallback, else the key itself),
-    formatted with ``fmt`` (``str.format``) when given."""
+    formatted with ``fmt`` when given: ``str.format`` (LaTeX braces doubled, ``{{``), else — when
+    the text has single LaTeX braces ``str.format`` cannot parse — only its named fields."""
     value = t_raw(key, language)
     if value is None:
         return key
@@ -100,7 +121,7 @@ def t(key: str, language: str | None = None, **fmt: Any) -> str:
         try:
             text = text.format(**fmt)
         except (KeyError, IndexError, ValueError):
-            pass
+            text = _format_fields(text, fmt)
     return text
 
 

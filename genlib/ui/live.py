@@ -27,7 +27,7 @@ from genlib.checkpoints import CheckpointError, find_checkpoint
 from genlib.jobs import Job, JobQueue, Progress, Work, default_queue
 from genlib.runs import RunSpec, Trained, load_trained
 from genlib.ui.export import figure
-from genlib.ui.i18n import t
+from genlib.ui.i18n import has, lang, t
 from genlib.viz.live import live_figure, loss_spec, replay_figure
 
 __all__ = [
@@ -40,11 +40,13 @@ __all__ = [
     "session_job",
     "watcher_id",
     "live_labels",
+    "history_labels",
     "LIVE_REFRESH_S",
     "MAX_CACHED_RUNS",
 ]
 
 LIVE_REFRESH_S = 1.0
+LIVE_FIG_KEY = "_genlib_live_fig"  # session: (job, frame step, language) -> figure
 JOBS_KEY = "_genlib_jobs"  # session: spec key -> Job (the jobs this session started or watched)
 MAX_CACHED_RUNS = 32
 _LOADED: dict[str, Trained] = {}  # checkpoints loaded from disk, shared by sessions (bounded)
@@ -134,6 +136,11 @@ def live_labels() -> dict[str, str]:
     }
 
 
+def history_labels(keys: Any) -> dict[str, str]:
+    """Legend names of logged training values (``common.hist.<key>``; unknown keys as they are)."""
+    return {k: t(f"common.hist.{k}") if has(f"common.hist.{k}") else k for k in keys if k != "step"}
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _target_grid(spec_target: Any, bounds: tuple, res: int):
     from genlib.ui.cached import log_density_grid
@@ -193,23 +200,34 @@ def _live_body(key: str, page: str, spec: RunSpec | None = None) -> None:
     left, right = st.columns([3, 2], gap="medium")
     with left:
         if frame is not None and spec is not None:
-            bounds = tuple(float(b) for b in frame.view.bounds)
-            fig = live_figure(
-                frame.view,
-                target_grid=_target_grid(spec.target, bounds, 60),
-                labels=live_labels(),
-                title=t("common.live_title", step=frame.step)
-                + (f" · {frame.view.level_label}" if frame.view.level_label else ""),
-                height=440,
-            )
-            st.plotly_chart(fig, key=f"{page}_live_fig", config={"displayModeBar": False})
+            # one figure per frame, reused while the frame is unchanged (reruns are 1 s apart,
+            # frames often slower): no rebuilding and validating on every rerun
+            cache = st.session_state.get(LIVE_FIG_KEY)
+            if cache is None or cache[0] != (job.key, frame.step, lang()):
+                bounds = tuple(float(b) for b in frame.view.bounds)
+                fig = live_figure(
+                    frame.view,
+                    target_grid=_target_grid(spec.target, bounds, 60),
+                    labels=live_labels(),
+                    title=t("common.live_title", step=frame.step)
+                    + (f" · {frame.view.level_label}" if frame.view.level_label else ""),
+                    height=440,
+                )
+                cache = ((job.key, frame.step, lang()), fig)
+                st.session_state[LIVE_FIG_KEY] = cache
+            st.plotly_chart(cache[1], key=f"{page}_live_fig", config={"displayModeBar": False})
         elif spec is not None:
             st.caption(t("common.live_waiting"))
     with right:
         hist = job.history
         if hist:  # a plain dict figure: no Altair/Plotly validation on every rerun (GIL time)
             st.plotly_chart(
-                loss_spec(hist, t("common.loss_curve")),
+                loss_spec(
+                    hist,
+                    t("common.loss_curve"),
+                    names=history_labels(hist[0]),
+                    xlabel=t("common.live_step"),
+                ),  # fmt: skip
                 key=f"{page}_live_loss",
                 config={"displayModeBar": False},
             )
@@ -345,7 +363,13 @@ def train_panel(
     if res.status == "diverged":
         c1.warning(f"{_source_badge(trained, fresh)} {res.message}", icon=":material/warning:")
     elif res.status == "stopped":
-        c1.info(_source_badge(trained, fresh), icon=":material/stop_circle:")
+        idle = job is not None and job.stop_reason == "idle"
+        text = (
+            t("common.source_stopped_idle", steps=res.steps_done)
+            if idle
+            else _source_badge(trained, fresh)
+        )
+        c1.info(text, icon=":material/stop_circle:")
     else:
         c1.success(_source_badge(trained, fresh), icon=":material/check_circle:")
     if res.status != "ok":
@@ -355,7 +379,8 @@ def train_panel(
     if show_loss and res.history:
         with st.expander(t("common.loss_curve"), expanded=False, icon=":material/show_chart:"):
             keys = [k for k in res.history[0] if k != "step"]
-            fig = viz.loss_curve(res.history, keys)
+            fig = viz.loss_curve(res.history, keys, key_names=history_labels(keys),
+                                 xlabel=t("common.live_step"))  # fmt: skip
             figure(fig, f"{page}_loss", data=pd.DataFrame(res.history), key=f"{page}_loss")
     return trained
 

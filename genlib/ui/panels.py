@@ -141,6 +141,7 @@ def field_panel(
         points=target_samples(target, 2000) if points else None,
         normalise=normalise,
         names=names,
+        points_name=t("distributions.fig.data"),
         **({"titles": titles} if titles is not None else {}),
     )
     pts = cmp.points.numpy()

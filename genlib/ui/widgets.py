@@ -13,9 +13,32 @@ from genlib.runs import RunSpec, TargetSpec, freeze
 from genlib.training import MAX_BATCH, MAX_STEPS, TrainConfig
 from genlib.ui import state as ws
 from genlib.ui.i18n import has, t
-from genlib.ui.points import DEFAULT_BOX, MAX_POINTS, parse_points, points_from_image
+from genlib.ui.points import (
+    DEFAULT_BOX,
+    MAX_ABS,
+    MAX_CSV_BYTES,
+    MAX_POINTS,
+    MAX_TEXT_CHARS,
+    PointsError,
+    canvas_background,
+    fit_to_box,
+    parse_csv,
+    parse_points,
+    parse_points_text,
+    points_from_canvas,
+    points_from_image,
+)
 
-__all__ = ["target_picker", "target_label", "run_form", "preset_picker", "MAX_SEED", "UI_MAX_STEPS"]
+__all__ = [
+    "target_picker",
+    "target_label",
+    "run_form",
+    "preset_picker",
+    "preset_label",
+    "preset_description",
+    "MAX_SEED",
+    "UI_MAX_STEPS",
+]
 
 MAX_SEED = 2**31 - 1
 UI_MAX_STEPS = min(MAX_STEPS, 100_000)  # per-click bound on a shared server
@@ -27,21 +50,103 @@ def target_label(name: str) -> str:
     return t(key) if has(key) else name
 
 
+CANVAS_PX = 240  # the drawing canvas (pixels, square) onto DEFAULT_BOX: fits the controls column
+CUSTOM_SOURCES = ("draw", "text", "csv", "image")
+CANVAS_TOOLS = ("point", "freedraw", "circle")
+
+
+def _points_message(exc: ValueError) -> str:
+    """A points error in the page language (``common.custom_err_<code>``)."""
+    if isinstance(exc, PointsError):
+        return t(f"common.custom_err_{exc.code}", **exc.params)
+    return str(exc)
+
+
+def _canvas_points(key: str) -> list[tuple[float, float]] | None:
+    """The drawing canvas (streamlit-drawable-canvas) -> points in DEFAULT_BOX; ``None`` while
+    nothing is drawn (or where the package is missing)."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception:  # not installed / component not registered: the other sources remain
+        st.info(t("common.custom_canvas_missing"))
+        return None
+    tool = st.radio(
+        t("common.custom_tool"),
+        CANVAS_TOOLS,
+        format_func=lambda v: t(f"common.custom_tool_{v}"),
+        key=f"{key}_custom_tool",
+        horizontal=True,
+    )
+    st.caption(t("common.custom_canvas_help", n=MAX_POINTS))
+    st.space(20)  # the canvas's toolbar floats above its top edge: keep it off the caption
+    result = st_canvas(
+        fill_color="rgba(0, 0, 0, 0)",
+        stroke_width=3,
+        stroke_color="#1f4e9c",
+        background_image=canvas_background((CANVAS_PX, CANVAS_PX), DEFAULT_BOX),
+        height=CANVAS_PX,
+        width=CANVAS_PX,
+        drawing_mode=tool,
+        point_display_radius=4,
+        key=f"{key}_custom_canvas",
+    )
+    pts = points_from_canvas(result.json_data, (CANVAS_PX, CANVAS_PX), DEFAULT_BOX, MAX_POINTS)
+    return pts or None
+
+
+def _csv_points(key: str) -> list[tuple[float, float]] | None:
+    up = st.file_uploader(
+        t("common.custom_csv", size=MAX_CSV_BYTES // 1024),
+        type=["csv", "txt"],
+        key=f"{key}_custom_csv",
+        help=t("common.custom_csv_help", n=MAX_POINTS),
+        max_upload_size=1,
+    )
+    fit = st.checkbox(t("common.custom_csv_fit"), value=True, key=f"{key}_custom_csv_fit")
+    if up is None:
+        st.caption(t("common.custom_csv_none"))
+        return None
+    try:
+        if up.size > MAX_CSV_BYTES:  # refused before reading it
+            raise PointsError("too_large", limit=f"{MAX_CSV_BYTES // 1024} kB")
+        pts = parse_csv(up.getvalue(), MAX_POINTS, MAX_CSV_BYTES, 1e6 if fit else MAX_ABS)
+    except ValueError as exc:
+        st.error(t("common.custom_csv_error", error=_points_message(exc)))
+        return None
+    return fit_to_box(pts, DEFAULT_BOX) if fit else pts
+
+
 def _custom_points(key: str) -> list[tuple[float, float]]:
+    """The user's mixture centres: drawn, typed, from a CSV file or an image (bounded to
+    MAX_POINTS; the default three points until a source gives some)."""
     source = st.radio(
         t("common.custom_source"),
-        ["text", "image"],
+        CUSTOM_SOURCES,
         format_func=lambda v: t(f"common.custom_source_{v}"),
         key=f"{key}_custom_source",
         horizontal=True,
     )
     default = parse_points(DEFAULT_POINTS)
+    if source == "draw":
+        pts = _canvas_points(key)
+        if pts is None:
+            st.caption(t("common.custom_canvas_none"))
+            return default
+        st.caption(t("common.custom_canvas_ok", n=len(pts)))
+        return pts
+    if source == "csv":
+        pts = _csv_points(key)
+        if pts is None:
+            return default
+        st.caption(t("common.custom_csv_ok", n=len(pts)))
+        return pts
     if source == "image":
         up = st.file_uploader(
             t("common.custom_image"),
             type=["png", "jpg", "jpeg"],
             key=f"{key}_custom_image",
             help=t("common.custom_image_help", n=MAX_POINTS),
+            max_upload_size=2,
         )
         if up is None:
             st.caption(t("common.custom_image_none"))
@@ -49,7 +154,7 @@ def _custom_points(key: str) -> list[tuple[float, float]]:
         try:
             pts = points_from_image(up.getvalue(), DEFAULT_BOX, MAX_POINTS)
         except ValueError as exc:
-            st.error(t("common.custom_image_error", error=str(exc)))
+            st.error(t("common.custom_image_error", error=_points_message(exc)))
             return default
         st.caption(t("common.custom_image_ok", n=len(pts)))
         return pts
@@ -57,14 +162,18 @@ def _custom_points(key: str) -> list[tuple[float, float]]:
         t("common.custom_points"),
         value=DEFAULT_POINTS,
         key=f"{key}_custom_points",
-        help=t("common.custom_points_help", n=MAX_POINTS),
+        help=t("common.custom_points_help", n=MAX_POINTS, chars=f"{MAX_TEXT_CHARS:,}"),
         height=110,
+        max_chars=MAX_TEXT_CHARS,
     )
     try:
-        return parse_points(text)
+        pts, ignored = parse_points_text(text or "", MAX_POINTS)
     except ValueError as exc:
-        st.error(t("common.custom_points_error", error=str(exc)))
+        st.error(t("common.custom_points_error", error=_points_message(exc)))
         return default
+    if ignored:
+        st.warning(t("common.custom_points_truncated", n=MAX_POINTS, ignored=ignored))
+    return pts
 
 
 def _target_params(key: str, name: str) -> dict[str, Any]:
@@ -126,24 +235,36 @@ def target_picker(key: str, default: str = "moons", allowed: list[str] | None = 
     return spec
 
 
+def preset_label(name: str) -> str:
+    """A preset's name in the UI language (``common.presets.<name>``)."""
+    k = f"common.presets.{name}"
+    return t(k) if has(k) else name
+
+
+def preset_description(model: str, name: str) -> str:
+    """A preset's description in the UI language (``common.preset_desc.<model>.<name>``), else the
+    ``Preset.description`` of the model (English)."""
+    k = f"common.preset_desc.{model}.{name}"
+    if has(k):
+        return t(k)
+    presets = getattr(models.MODELS.get(model), "presets", {})
+    return str(getattr(presets.get(name), "description", "") or "")
+
+
 def preset_picker(key: str, model: str) -> str:
+    """The preset selectbox (``{key}_preset``) with the chosen preset's description below it."""
     presets = getattr(models.MODELS.get(model), "presets", {"fast": None})
     names = list(presets)
-
-    def label(p: str) -> str:
-        k = f"common.presets.{p}"
-        return t(k) if has(k) else p
-
     choice = ws.selectbox(
         st,
         t("common.preset"),
         names,
-        format_func=label,
+        format_func=preset_label,
         key=f"{key}_preset",
         on_change=_apply_preset,
         args=(key, model),
     )
-    desc = getattr(presets.get(choice), "description", "")
+    desc = preset_description(model, choice)
     if desc:
         st.caption(desc)
     return choice

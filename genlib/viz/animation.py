@@ -116,6 +116,7 @@ def animated_scatter(
     frame_labels: Sequence[str] | None = None,
     *,
     name: str = "particles",
+    trail_name: str = "trajectories",
     marker_color: str | None = None,
     trails: int = 0,
     trail_length: int = 0,
@@ -131,7 +132,7 @@ def animated_scatter(
     """Animate particles ``frames (F, N, 2)`` (e.g. ``Trajectory.xs``) inside fixed ``bounds``.
 
     - ``trails``: draw the paths of the first ``trails`` particles (the last ``trail_length`` frames,
-      0 = from the start);
+      0 = from the start), named ``trail_name`` in the legend (``name``: the particles);
     - ``background``: static traces under the particles (e.g. the target density);
     - ``frame_backgrounds``: per-frame traces (same count each frame, e.g. the heatmap of p(x_t))
       that replace each other as the animation plays.
@@ -160,7 +161,7 @@ def animated_scatter(
                     y=ty,
                     mode="lines",
                     line={"color": color(1), "width": 1.5},
-                    name="trajectories",
+                    name=trail_name,
                     hoverinfo="skip",
                 )
             )

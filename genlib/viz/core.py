@@ -211,9 +211,11 @@ def loss_curve(
     log_y: bool = False,
     height: int = 320,
     xlabel: str = "step",
+    key_names: Mapping[str, str] | None = None,
 ) -> go.Figure:
     """Loss (and other logged values) against the step: ``history`` is ``TrainResult.history``
-    (rows with a ``step``) or a mapping name -> values (one per step)."""
+    (rows with a ``step``) or a mapping name -> values (one per step); ``key_names`` maps a logged
+    key to its legend name (default: the key)."""
     if isinstance(history, Mapping):
         series = {k: as_numpy(v) for k, v in history.items()}
         n = max((len(v) for v in series.values()), default=0)
@@ -228,7 +230,11 @@ def loss_curve(
     for i, k in enumerate(keys):
         fig.add_trace(
             go.Scatter(
-                x=steps, y=series[k], mode="lines", name=k, line={"color": color(i), "width": 2}
+                x=steps,
+                y=series[k],
+                mode="lines",
+                name=(key_names or {}).get(k, k),
+                line={"color": color(i), "width": 2},
             )
         )
     style(fig, title=title, height=height)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from genlib.viz.fields import density_trace
 
 __all__ = [
     "LABELS",
+    "layer_label",
     "layer_labels",
     "warp_figure",
     "polyline_xy",
@@ -53,6 +55,10 @@ LABELS: dict[str, str] = {
     "step": "step",
     "nats": "nats",
     "base": "N(0, I)",
+    "layer_actnorm": "actnorm",
+    "layer_rotation": "rotation",
+    "layer_spline": "spline coupling",
+    "layer_affine": "affine coupling",
 }
 
 
@@ -60,15 +66,30 @@ def _lab(labels: Mapping[str, str] | None) -> dict[str, str]:
     return {**LABELS, **(labels or {})}
 
 
-def layer_labels(ts: Any, names: Sequence[str], base: str = "N(0, I)") -> list[str]:
+def layer_label(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """A layer's name (``FlowModel.layer_names``: ``"actnorm"``, ``"rotation"``,
+    ``"spline coupling (x1 | x2)"``, …) in the words of ``labels`` (keys ``layer_<kind>``)."""
+    lab = _lab(labels)
+    m = re.fullmatch(r"(\w+) coupling \(x(\d) \| x(\d)\)", name)
+    if m is not None:
+        kind = lab.get(f"layer_{m.group(1)}", f"{m.group(1)} coupling")
+        sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+        return f"{kind} (x{m.group(2).translate(sub)} | x{m.group(3).translate(sub)})"
+    return lab.get(f"layer_{name}", name)
+
+
+def layer_labels(
+    ts: Any, names: Sequence[str], base: str = "N(0, I)", labels: Mapping[str, str] | None = None
+) -> list[str]:
     """Slider labels for frames at layer coordinates ``ts``: the base at 0, "l/L · name" at the end
-    of layer l, the fraction in between."""
+    of layer l (the name in the words of ``labels``, see ``layer_label``), the fraction in
+    between."""
     out = []
     n = len(names)
     for t in as_numpy(ts).ravel():
         i = int(round(float(t)))
         if abs(float(t) - i) < 1e-6:
-            out.append(base if i == 0 else f"{i}/{n} · {names[i - 1]}")
+            out.append(base if i == 0 else f"{i}/{n} · {layer_label(names[i - 1], labels)}")
         else:
             out.append(f"{float(t):.2f}")
     return out

@@ -199,9 +199,17 @@ def replay_figure(
     )
 
 
-def loss_spec(history: Sequence[Mapping[str, float]], title: str, height: int = 260) -> dict:
+def loss_spec(
+    history: Sequence[Mapping[str, float]],
+    title: str,
+    height: int = 260,
+    *,
+    names: Mapping[str, str] | None = None,
+    xlabel: str = "step",
+) -> dict:
     """The live loss curve as a plain Plotly figure dict (cheap to build on every rerun of a
-    live panel: no trace validation), at most 400 points."""
+    live panel: no trace validation), at most 400 points; ``names`` maps the logged key to its
+    legend name, ``xlabel`` is the step axis title."""
     rows = list(history)[-400:]
     key = "loss" if rows and "loss" in rows[0] else next((k for k in rows[0] if k != "step"), "")
     return {
@@ -212,7 +220,7 @@ def loss_spec(history: Sequence[Mapping[str, float]], title: str, height: int = 
                 "x": [float(r.get("step", i)) for i, r in enumerate(rows)],
                 "y": [float(r.get(key, float("nan"))) for r in rows],
                 "line": {"color": "#0072B2", "width": 2},
-                "name": key,
+                "name": (names or {}).get(key, key),
             }
         ],
         "layout": {
@@ -220,7 +228,7 @@ def loss_spec(history: Sequence[Mapping[str, float]], title: str, height: int = 
             "margin": {"l": 50, "r": 10, "t": 36, "b": 36},
             "title": {"text": title, "font": {"size": 14}},
             "template": "plotly_white",
-            "xaxis": {"title": {"text": "step"}},
+            "xaxis": {"title": {"text": xlabel}},
             "showlegend": False,
         },
     }

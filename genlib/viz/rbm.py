@@ -49,6 +49,7 @@ LABELS: dict[str, str] = {
     "components": "component means b + W h (size ∝ π_h)",
     "density": "q_θ(x)",
     "chains": "Gibbs chains",
+    "paths": "chain paths",
     "step": "training step",
 }
 
@@ -160,7 +161,7 @@ def chains_figure(
         np.linspace(0, xs.shape[0] - 1, min(xs.shape[0], max(2, max_frames))).round().astype(int)
     )
     return animated_scatter(
-        xs[keep], bounds, [str(frame_labels[i]) for i in keep], name=lab["chains"], marker_color=MODEL_COLOR, trails=trails,
+        xs[keep], bounds, [str(frame_labels[i]) for i in keep], name=lab["chains"], trail_name=lab["paths"], marker_color=MODEL_COLOR, trails=trails,
         trail_length=0, background=list(background), slider_prefix=slider_prefix, height=height, size=4.0,
     )  # fmt: skip
 
