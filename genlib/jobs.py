@@ -505,34 +505,30 @@ class JobQueue:
 
     def submit(self, spec: RunSpec, watcher: str = "anon") -> Job:
         """Queue ``spec`` (or attach to its queued/running job); returns the job."""
-        key = spec.key()
-        with self._cv:
-            if self._closed:
-                raise RuntimeError("the job queue is shut down")
-            job = self._jobs.get(key)
-            if job is not None and job.active:
-                job.touch(watcher)
-                return job
-            live = self._live_for(spec) if self._live_for is not None else None
-            job = Job(
+
+        def make() -> Job:
+            return Job(
                 spec,
-                live_fn=live,
+                live_fn=self._live_for(spec) if self._live_for is not None else None,
                 live_fraction=self.live_fraction,
                 max_frames=self.max_frames,
                 use_cache=self._use_cache,
                 evaluate_n=self.evaluate_n,
             )
-            job.touch(watcher)
-            self._jobs[key] = job
-            self._jobs.move_to_end(key)
-            self._queue.append(job)
-            self._trim()
-            self._cv.notify_all()
-            return job
+
+        return self._enqueue(spec.key(), make, watcher)
 
     def submit_work(self, key: str, total: int, work: Work, watcher: str = "anon") -> Job:
         """Queue any step-wise computation on the common loop (``work(on_step, control)``, e.g.
         a KL fit) under ``key``; same rules as ``submit`` (attach, FIFO, stop, pause, idle)."""
+        return self._enqueue(
+            key,
+            lambda: Job(None, work=work, key=key, total=total, max_frames=self.max_frames),
+            watcher,
+        )
+
+    def _enqueue(self, key: str, make: Callable[[], Job], watcher: str) -> Job:
+        """The active job of ``key`` (attached), or a new one from ``make`` at the queue's end."""
         with self._cv:
             if self._closed:
                 raise RuntimeError("the job queue is shut down")
@@ -540,7 +536,7 @@ class JobQueue:
             if job is not None and job.active:
                 job.touch(watcher)
                 return job
-            job = Job(None, work=work, key=key, total=total, max_frames=self.max_frames)
+            job = make()
             job.touch(watcher)
             self._jobs[key] = job
             self._jobs.move_to_end(key)

@@ -28,6 +28,20 @@ def _where(generator: torch.Generator | None, device: torch.device | str | None)
     return dev, gen_dev
 
 
+def _draw(
+    fn: Callable[..., Tensor],
+    shape: tuple,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> Tensor:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
+        shape = tuple(shape[0])
+    dev, gen_dev = _where(generator, device)
+    z = fn(shape, generator=generator, device=gen_dev, dtype=dtype)
+    return z if gen_dev == dev else z.to(dev)
+
+
 def randn(
     *shape: int,
     generator: torch.Generator | None = None,
@@ -35,11 +49,7 @@ def randn(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Standard normal noise ``shape`` on ``device``, drawn with ``generator`` on its own device."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
-        shape = tuple(shape[0])
-    dev, gen_dev = _where(generator, device)
-    z = torch.randn(shape, generator=generator, device=gen_dev, dtype=dtype)
-    return z if gen_dev == dev else z.to(dev)
+    return _draw(torch.randn, shape, generator, device, dtype)
 
 
 def randn_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -54,11 +64,7 @@ def rand(
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Uniform [0, 1) draws ``shape`` on ``device`` with ``generator``."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list, torch.Size)):
-        shape = tuple(shape[0])
-    dev, gen_dev = _where(generator, device)
-    u = torch.rand(shape, generator=generator, device=gen_dev, dtype=dtype)
-    return u if gen_dev == dev else u.to(dev)
+    return _draw(torch.rand, shape, generator, device, dtype)
 
 
 def randint(

@@ -3,10 +3,11 @@ wait for the Plotly charts, save a screenshot to ``test-artifacts/``."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from tests.browser_util import screenshot_module
 
 pytestmark = pytest.mark.browser
 
@@ -14,20 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def _screenshot_module():
-    spec = importlib.util.spec_from_file_location(
-        "genlab_screenshot", ROOT / "scripts" / "screenshot.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian chromium (/usr/bin/chromium) is not installed"
 )
 def test_distributions_page_in_chromium(genlib_cache):
-    shot = _screenshot_module()
+    shot = screenshot_module()
     out = ROOT / "test-artifacts" / "browser-distributions.png"
     out.unlink(missing_ok=True)
     log = ROOT / "test-artifacts" / "browser-server.log"

@@ -6,16 +6,15 @@ without scrolling."""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.browser_util import CHROMIUM, served_app
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 MODEL_PAGES = {
     "rbm": "Boltzmann machine",
     "autoregressive": "Autoregressive",
@@ -30,40 +29,14 @@ MODEL_PAGES = {
 }
 
 
-def _screenshot_module():
-    spec = importlib.util.spec_from_file_location(
-        "genlab_screenshot", ROOT / "scripts" / "screenshot.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def served(genlib_cache):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
-    from playwright.sync_api import sync_playwright
-
-    shot = _screenshot_module()
-    old = os.environ.get("GENLIB_PRETRAINED")
-    os.environ["GENLIB_PRETRAINED"] = str(ROOT / "assets" / "pretrained")
-    log = ROOT / "test-artifacts" / "browser-lecture-server.log"
-    log.parent.mkdir(exist_ok=True)
-    try:
-        with shot.serve(log_path=log) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=shot.CHROMIUM_ARGS, headless=True
-            )
-            try:
-                yield url, browser
-            finally:
-                browser.close()
-    finally:
-        if old is None:
-            os.environ.pop("GENLIB_PRETRAINED", None)
-        else:
-            os.environ["GENLIB_PRETRAINED"] = old
+    with served_app(
+        {"GENLIB_PRETRAINED": str(ROOT / "assets" / "pretrained")}, "browser-lecture-server.log"
+    ) as (url, browser):
+        yield url, browser
 
 
 def settle(page, ms: int = 800) -> None:
@@ -136,9 +109,7 @@ def test_presentation_mode_shows_a_figure_above_the_fold(served, size):
             if not (0 <= top < height):
                 misses.append((path, top))
             if path in ("gan", "ddpm", "flow"):
-                page.screenshot(
-                    path=str(ROOT / "test-artifacts" / f"present-{width}-{path}.png")
-                )
+                page.screenshot(path=str(ROOT / "test-artifacts" / f"present-{width}-{path}.png"))
     finally:
         ctx.close()
     assert not misses, f"figure below the fold in presentation mode: {misses}"

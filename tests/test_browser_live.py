@@ -6,58 +6,28 @@ two users asking for the same settings share one job; a closed tab frees its slo
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.browser_util import CHROMIUM, served_app
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 IDLE_S = 20  # long enough that a page slowed by the load still touches its job in time
 ENV = {"GENLIB_MAX_TRAININGS": "2", "GENLIB_JOB_IDLE_S": str(IDLE_S)}
 BUSY = "server is busy"
-
-
-def _screenshot_module():
-    spec = importlib.util.spec_from_file_location(
-        "genlab_screenshot", ROOT / "scripts" / "screenshot.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
 def served(genlib_cache):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
-    from playwright.sync_api import sync_playwright
-
-    shot = _screenshot_module()
-    old = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    log = ROOT / "test-artifacts" / "browser-live-server.log"
-    log.parent.mkdir(exist_ok=True)
-    try:
-        with shot.serve(log_path=log) as url, sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM), args=shot.CHROMIUM_ARGS, headless=True
-            )
-            try:
-                yield url, browser
-            finally:
-                browser.close()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with served_app(ENV, "browser-live-server.log") as (url, browser):
+        yield url, browser
 
 
 def open_page(browser, url: str, path: str, title: str):
