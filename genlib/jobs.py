@@ -61,6 +61,7 @@ __all__ = [
     "Job",
     "JobQueue",
     "default_queue",
+    "reset_default_queue",
     "env_int",
     "env_float",
 ]
@@ -638,3 +639,12 @@ def default_queue() -> JobQueue:
 
             _DEFAULT = JobQueue(live_fn=live_view_for, evaluate_n=EVAL_N)
         return _DEFAULT
+
+
+def reset_default_queue() -> None:
+    """Stop the process-wide queue's jobs and forget it (tests; a server never needs this)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        old, _DEFAULT = _DEFAULT, None
+    if old is not None:
+        old.shutdown(timeout=5.0)

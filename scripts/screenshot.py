@@ -160,9 +160,9 @@ def _drive(
     link.click()
     page.wait_for_selector(f'h1:has-text("{page_title}")', timeout=timeout_ms)
     # a chart, or a Streamlit exception box (reported at once instead of waiting for the timeout)
-    page.wait_for_selector(
-        '.js-plotly-plot >> visible=true, [data-testid="stException"]', timeout=timeout_ms
-    )
+    page.locator(".js-plotly-plot >> visible=true").or_(
+        page.locator('[data-testid="stException"]')
+    ).first.wait_for(timeout=timeout_ms)
     exc = page.locator('[data-testid="stException"]')
     if exc.count():
         raise RuntimeError("the page raised: " + exc.first.inner_text()[:2000])

@@ -27,6 +27,18 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(_PRETRAINED, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_server_state():
+    """Each test starts like a fresh server: no checkpoints loaded in memory and no jobs (the
+    process-wide caches would otherwise carry results from one test into the next)."""
+    yield
+    from genlib.jobs import reset_default_queue
+    from genlib.ui.live import forget_loaded
+
+    forget_loaded()
+    reset_default_queue()
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

@@ -74,6 +74,7 @@ def test_distributions_controls(app_test):
     assert samples["layout"]["xaxis"]["range"][1] >= 3.0 + 4 * 0.5 - 1e-6  # bounds follow d = 6
     # custom points
     at.selectbox(key="distributions_target").set_value("custom_gmm").run()
+    at.radio(key="distributions_custom_source").set_value("text").run()
     at.text_area(key="distributions_custom_points").input("0,0\n1,1\nbad line").run()
     assert not at.exception
     assert at.error and "line 3" in at.error[0].value

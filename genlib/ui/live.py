@@ -37,6 +37,7 @@ __all__ = [
     "forget_work",
     "cached_trained",
     "job_queue",
+    "forget_loaded",
     "session_job",
     "watcher_id",
     "live_labels",
@@ -51,6 +52,12 @@ JOBS_KEY = "_genlib_jobs"  # session: spec key -> Job (the jobs this session sta
 MAX_CACHED_RUNS = 32
 _LOADED: dict[str, Trained] = {}  # checkpoints loaded from disk, shared by sessions (bounded)
 _LOADED_LOCK = threading.Lock()
+
+
+def forget_loaded() -> None:
+    """Drop the checkpoints this process loaded (tests: each starts from its own cache dirs)."""
+    with _LOADED_LOCK:
+        _LOADED.clear()
 
 
 def job_queue() -> JobQueue:
