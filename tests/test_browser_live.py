@@ -132,7 +132,7 @@ def test_four_users_two_slots_all_served_and_same_spec_shares_a_job(served):
     try:
         for i, (_, page) in enumerate(users):
             settle(page)
-            set_form(page, 600, 900 + i)
+            set_form(page, 3000 if i < 2 else 600, 900 + i)  # two long runs fill the slots
         for _, page in users:
             click_train(page)
             page.wait_for_timeout(300)
