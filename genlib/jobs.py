@@ -72,7 +72,7 @@ ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
 LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
 Work = Callable[[OnStep, Control], Any]
 MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
-LIVE_ALLOWANCE_S = 0.25  # frame time allowed on top of the fraction (a first frames' warm-up)
+LIVE_ALLOWANCE_S = 0.1  # frame time allowed on top of the fraction (the first frames)
 MAX_RATE = 10_000.0
 
 

@@ -152,6 +152,8 @@ def live_figure(
     lab = {**LIVE_LABELS, **(labels or {})}
     fig = go.Figure(_background(target_grid, lab) + _frame_traces(view, lab, _arrow(view)))
     style(fig, title=title, height=height)
+    if title:  # the title on its own row above the legend
+        fig.update_layout(margin={"t": 95}, title={"y": 0.985, "yanchor": "top"})
     return square_layout(fig, view.bounds)
 
 
