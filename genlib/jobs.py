@@ -19,7 +19,7 @@ it on the common loop (``genlib.training.train``) while the page polls the job::
   Only complete runs with finite weights go to the checkpoint cache (``genlib.runs.finish``).
 - **Live frames**: every so often the job evaluates the family's live view on the current model
   (``live_fn(model, target, generator)``), with a time budget: frames take at most
-  ``live_fraction`` (default 8 %) of the training time. A bounded ring keeps the last frames.
+  ``live_fraction`` (default 6 %) of the training time. A bounded ring keeps the last frames.
 - **Nobody watching**: pages call ``touch(watcher)`` while they show a job; a queued or running
   job not touched for ``idle_timeout_s`` (``GENLIB_JOB_IDLE_S``, default 120 s) is stopped, so a
   closed tab frees its slot.
@@ -134,7 +134,7 @@ class Job:
         spec: RunSpec | None,
         *,
         live_fn: LiveFn | None = None,
-        live_fraction: float = 0.08,
+        live_fraction: float = 0.06,
         max_frames: int = 120,
         use_cache: bool = True,
         evaluate_n: int = 0,
@@ -480,7 +480,7 @@ class JobQueue:
         self.live_fraction = (
             live_fraction
             if live_fraction is not None
-            else env_float("GENLIB_LIVE_FRACTION", 0.08, 0.0, 1.0)
+            else env_float("GENLIB_LIVE_FRACTION", 0.06, 0.0, 1.0)
         )
         self.max_frames = max_frames or env_int("GENLIB_LIVE_FRAMES", 120, 2, 2000)
         self._live_for = live_fn
