@@ -358,21 +358,28 @@ def _tiny_trained(target: str = "8gaussians", steps: int = 60, **train):
     return run(spec, use_cache=False)
 
 
-def test_live_extra_is_the_discriminator_on_the_grid():
+def test_live_extra_is_the_discriminator_and_d_star_on_the_grid():
     from genlib.geometry import grid_tensor
-    from genlib.lab.gan import LIVE_GRID, live_extra
+    from genlib.lab.gan import LIVE_FAKES, LIVE_GRID, live_extra
 
     m = GAN(z_dim=2, hidden=16, depth=2)
     target = distributions.build("8gaussians")
     g = torch.Generator().manual_seed(0)
-    state = g.get_state()
     out = live_extra(m, target, g, target.bounds)
-    assert set(out) == {"grid", "grid_res", "grid_kind"}
+    assert set(out) == {"grid", "grid_res", "grid_kind", "extra"}
     assert out["grid_kind"] == "D" and out["grid_res"] == LIVE_GRID
     assert out["grid"].shape == (LIVE_GRID**2,) and out["grid"].dtype == np.float32
     _, _, pts = grid_tensor(target.bounds, LIVE_GRID)
     np.testing.assert_allclose(out["grid"], m.discriminate(pts).detach().numpy(), atol=1e-6)
-    assert torch.equal(g.get_state(), state)  # draws nothing
+    # D* = log p − log q̂ with q̂ an isotropic Gaussian KDE (Scott's bandwidth) of the fakes the
+    # generator draws with the same generator state: recomputed independently here
+    fakes = m.sample(LIVE_FAKES, generator=torch.Generator().manual_seed(0)).detach().double()
+    n = fakes.shape[0]
+    h = float(fakes.std(0).mean()) * n ** (-1.0 / 6.0)
+    d2 = ((pts.double()[:, None, :] - fakes[None, :, :]) ** 2).sum(-1)  # (R², M)
+    log_q = torch.logsumexp(-d2 / (2 * h * h), 1) - math.log(n * 2 * math.pi * h * h)
+    d_star = target.log_prob(pts).double() - log_q
+    np.testing.assert_allclose(out["extra"]["dstar"], d_star.float().numpy(), rtol=1e-3, atol=1e-3)
 
 
 def test_session_for_copies_the_run_settings_and_leaves_the_model_alone():

@@ -373,12 +373,31 @@ def gan_view(
 
 
 # -------------------------------------------------------------------- the live view
+LIVE_FAKES = 500  # generator samples behind the live D* estimate
+
+
 @torch.no_grad()
 def live_extra(
     model: GAN, target: Target2D, generator: torch.Generator, bounds: Bounds
 ) -> dict[str, Any]:
     """The GAN's part of the live view (``genlib.lab.live.LiveView`` fields): the discriminator
-    logit D_φ on a ``LIVE_GRID²`` grid over ``bounds`` (``grid_kind="D"``). No random draw."""
+    logit D_φ on a ``LIVE_GRID²`` grid over ``bounds`` (``grid_kind="D"``) and, in ``extra``,
+    the optimal D* = log p − log q̂ on the same grid (q̂ a Scott-bandwidth KDE of
+    ``LIVE_FAKES`` generator samples drawn with ``generator``), whose zero line is where the
+    optimal discriminator is undecided."""
     _, _, pts = grid_tensor(bounds, LIVE_GRID, device=model.device)  # (R², 2)
-    d = model.discriminate(pts)  # (R²,)
-    return {"grid": d.detach().float().cpu().numpy(), "grid_res": LIVE_GRID, "grid_kind": "D"}
+    with torch.no_grad():
+        d = model.discriminate(pts)  # (R²,)
+        fakes = model.sample(LIVE_FAKES, generator=generator).detach().cpu()  # (M, 2)
+    fakes = fakes[torch.isfinite(fakes).all(1)]
+    extra: dict[str, Any] = {}
+    if len(fakes) > 10:
+        pts_cpu = pts.detach().cpu()
+        dstar = optimal_discriminator(target, fakes, pts_cpu, bandwidth=scott_bandwidth(fakes))
+        extra["dstar"] = dstar.float().numpy()  # (R²,)
+    return {
+        "grid": d.detach().float().cpu().numpy(),
+        "grid_res": LIVE_GRID,
+        "grid_kind": "D",
+        "extra": extra,
+    }

@@ -138,6 +138,7 @@ def live_labels() -> dict[str, str]:
             "field_true",
             "lines",
             "particles",
+            "dstar",
             "step",
         )
     }

@@ -25,6 +25,7 @@ LIVE_LABELS: dict[str, str] = {
     "field_true": "exact field",
     "lines": "decoded manifold",
     "particles": "Gibbs negatives",
+    "dstar": "D* = 0 (p = q̂)",
     "step": "step",
 }
 
@@ -116,6 +117,23 @@ def _frame_traces(view: Any, labels: Mapping[str, str], arrow: float) -> list[go
                 normalise=True,
                 color="#1f2933",
                 name=labels["field"],
+            )
+        )
+    dstar = (view.extra or {}).get("dstar")
+    if dstar is not None and view.grid_res:
+        res = int(view.grid_res)
+        x0, x1, y0, y1 = view.bounds
+        out.append(
+            go.Contour(
+                x=f32(np.linspace(x0, x1, res)),
+                y=f32(np.linspace(y0, y1, res)),
+                z=np.clip(as_numpy(dstar).reshape(res, res), -20, 20),
+                contours={"coloring": "none", "start": 0.0, "end": 0.0, "size": 1.0},
+                line={"color": "#1f2933", "width": 2, "dash": "dash"},
+                showscale=False,
+                showlegend=True,
+                name=labels["dstar"],
+                hoverinfo="skip",
             )
         )
     out.append(_points(view.samples, labels["samples"], MODEL_COLOR))
