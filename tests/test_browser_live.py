@@ -71,6 +71,18 @@ def click_train(page) -> None:
     raise AssertionError("the Train click did not start a job")
 
 
+def click_stop(page) -> None:
+    """Click Stop. The live panel redraws its buttons every second, so a click can meet a button
+    that is being replaced: retry until the page says the job stopped."""
+    for _ in range(10):
+        with contextlib.suppress(Exception):
+            page.get_by_role("button", name="Stop").first.click(timeout=2_000, force=True)
+        with contextlib.suppress(Exception):
+            page.get_by_text("Stopped by you").first.wait_for(timeout=3_000)
+            return
+    raise AssertionError("Stop did not stop the job")
+
+
 def body(page) -> str:
     return page.locator("section.main, [data-testid='stMain']").first.inner_text()
 
@@ -111,8 +123,7 @@ def test_ddpm_live_figure_moves_stop_keeps_model_and_nothing_stale(served):
         second = live_samples(page)
         assert first and second and first != second, "the live samples did not move"
         page.screenshot(path=str(ROOT / "test-artifacts" / "browser-live-ddpm.png"))
-        page.get_by_role("button", name="Stop").click()
-        wait_text(page, "Stopped by you after", 30)
+        click_stop(page)
         settle(page, 1500)
         text = body(page)
         assert "No trained model" not in text
@@ -166,8 +177,9 @@ def test_four_users_two_slots_all_served_and_same_spec_shares_a_job(served):
         page_c.wait_for_timeout(2500)
         assert "Training: step" in body(page_c), "a shared spec took a second slot"
         assert "Queued" not in body(page_c)
-        for _, page in (a, b, c):
-            page.get_by_role("button", name="Stop").click()
+        for _, page in (a, b, c):  # tidy up (closing the contexts would also free the slots)
+            with contextlib.suppress(AssertionError):
+                click_stop(page)
     finally:
         for ctx, _ in (a, b, c):
             ctx.close()

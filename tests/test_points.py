@@ -5,6 +5,7 @@ an uploaded mixture."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -462,9 +463,21 @@ def test_canvas_and_paste_in_chromium(genlib_cache, repo_root):
             page.goto(f"{url}/flow_matching?lang=en", timeout=120_000)
             page.wait_for_selector('h1:has-text("Flow matching")', timeout=120_000)
             main = page.locator('[data-testid="stMain"]')
-            main.locator('[data-testid="stSelectbox"]').first.click()
-            page.get_by_role("option", name="Your own (drawn, typed, CSV or image)").click()
-            page.wait_for_selector("text=Nothing drawn yet", timeout=60_000)
+            for _ in range(3):  # a rerun of the page can close the dropdown under the click
+                page.wait_for_timeout(1500)
+                with contextlib.suppress(Exception):
+                    page.wait_for_selector(
+                        '[data-testid="stStatusWidget"]', state="detached", timeout=60_000
+                    )
+                main.locator('[data-testid="stSelectbox"]').first.click()
+                with contextlib.suppress(Exception):
+                    page.get_by_role("option", name="Your own (drawn, typed, CSV or image)").click(
+                        timeout=10_000
+                    )
+                with contextlib.suppress(Exception):
+                    page.wait_for_selector("text=Nothing drawn yet", timeout=30_000)
+                    break
+            page.wait_for_selector("text=Nothing drawn yet", timeout=30_000)
             canvas = main.locator('[data-testid="stBidiComponentIsolated"] canvas').last
             canvas.wait_for(timeout=30_000)
             page.wait_for_timeout(1500)
