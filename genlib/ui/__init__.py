@@ -62,6 +62,7 @@ from genlib.ui.panels import (
     sample_model,
 )
 from genlib.ui.points import parse_points, points_from_image
+from genlib.ui.state import url_notice
 from genlib.ui.widgets import (
     preset_description,
     preset_label,
@@ -104,6 +105,7 @@ __all__ = [
     "model_page",
     "page_end",
     "result_view",
+    "url_notice",
     "cached_trained",
     "evaluate_cached",
     "likelihood_panel",

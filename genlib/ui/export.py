@@ -138,38 +138,20 @@ def _export_menu(fig: Any, stem: str, key: str, data: Any, is_altair: bool) -> N
     def image(fmt: str, f: int = frame, sz: Any = size) -> bytes:
         return vexp.export_image(fig, fmt, frame=f, slide_size=sz)  # type: ignore[arg-type]
 
-    c1, c2, c3, c4 = st.columns(4)
-    c1.download_button(
-        "PNG",
-        _guard(lambda: image("png"), "PNG"),
-        file_name=f"{out}.png",
-        mime="image/png",
-        key=f"{key}_png",
-        on_click="ignore",
-    )
-    c2.download_button(
-        "SVG",
-        _guard(lambda: image("svg"), "SVG"),
-        file_name=f"{out}.svg",
-        mime="image/svg+xml",
-        key=f"{key}_svg",
-        on_click="ignore",
-    )
-    c3.download_button(
-        "HTML",
-        _guard(lambda: viz.to_html(fig), "HTML"),
-        file_name=f"{stem}.html",
-        mime="text/html",
-        key=f"{key}_html",
-        on_click="ignore",
-    )
+    buttons = [
+        ("PNG", lambda: image("png"), f"{out}.png", "image/png", "png"),
+        ("SVG", lambda: image("svg"), f"{out}.svg", "image/svg+xml", "svg"),
+        ("HTML", lambda: viz.to_html(fig), f"{stem}.html", "text/html", "html"),
+    ]
     if data is not None:
-        c4.download_button(
-            "CSV",
-            _guard(lambda: viz.to_csv(data), "CSV"),
-            file_name=f"{stem}.csv",
-            mime="text/csv",
-            key=f"{key}_csv",
+        buttons.append(("CSV", lambda: viz.to_csv(data), f"{stem}.csv", "text/csv", "csv"))
+    for col, (label, make, file_name, mime, suffix) in zip(st.columns(4), buttons, strict=False):
+        col.download_button(
+            label,
+            _guard(make, label),
+            file_name=file_name,
+            mime=mime,
+            key=f"{key}_{suffix}",
             on_click="ignore",
         )
     if n > 1:

@@ -65,24 +65,18 @@ def model_page(
     model, or ends the script run (after the theory) while there is none."""
     setup_page(page)
     header(page)
-    if presenting():  # projector: controls folded away above, the figure across the screen
-        with controls():
-            spec = run_form(page, default_target=default_target, model=model, extra=extra,
-                            allowed_targets=allowed_targets)  # fmt: skip
-        figure_slot = st.container()  # the figure first, the badge and loss below it
+    wide = presenting()  # projector: controls folded away above, the figure across the screen
+    ctrl, main = (st.container(), st.container()) if wide else st.columns([1, 2], gap="large")
+    with ctrl, controls():
+        spec = run_form(page, default_target=default_target, model=model, extra=extra,
+                        allowed_targets=allowed_targets)  # fmt: skip
+    with main:
+        # on a projector the figure comes first, the badge and the loss below it
+        figure_slot = st.container() if wide else None
         trained = train_panel(spec, page=page)
         if trained is not None:
-            with figure_slot:
-                result_view(page, trained, height=560)
-    else:
-        left, right = st.columns([1, 2], gap="large")
-        with left, controls():
-            spec = run_form(page, default_target=default_target, model=model, extra=extra,
-                            allowed_targets=allowed_targets)  # fmt: skip
-        with right:
-            trained = train_panel(spec, page=page)
-            if trained is not None:
-                result_view(page, trained)
+            with figure_slot or main:
+                result_view(page, trained, height=560 if wide else 460)
     url_notice()
     if trained is None:
         theory(page)
