@@ -165,14 +165,8 @@ def train(
                 torch._foreach_lerp_(ema_shadow, [p.detach() for p in ema_params], 1 - decay)
         pending.append(logs)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            # the one host sync per interval: mean of each logged value over the interval
-            keys = pending[0].keys()
-            means = torch.stack(
-                [torch.stack([p[k].float() for p in pending]).mean() for k in keys]
-            ).tolist()
-            pending.clear()
-            row = {"step": float(step), **dict(zip(keys, means, strict=True))}
-            if not all(math.isfinite(v) for v in means):
+            row = _interval_row(step, pending)
+            if not all(math.isfinite(v) for v in row.values()):
                 model.load_state_dict(last_good)
                 ema_shadow = last_good_ema
                 result.status = "diverged"
@@ -195,12 +189,9 @@ def train(
     if stopped_at:
         done = stopped_at - 1
         if pending and done > result.steps_done:  # keep the steps since the last log
-            keys = pending[0].keys()
-            means = torch.stack(
-                [torch.stack([p[k].float() for p in pending]).mean() for k in keys]
-            ).tolist()
-            if all(math.isfinite(v) for v in means):
-                result.history.append({"step": float(done), **dict(zip(keys, means, strict=True))})
+            row = _interval_row(done, pending)
+            if all(math.isfinite(v) for v in row.values()):
+                result.history.append(row)
                 result.steps_done = done
             else:
                 model.load_state_dict(last_good)
@@ -217,6 +208,15 @@ def train(
         result.extras = dict(extras())
     model.eval()
     return result
+
+
+def _interval_row(step: int, pending: list[dict[str, Tensor]]) -> dict[str, float]:
+    """The one host sync of a log interval: ``step`` and the mean of each logged value over
+    ``pending`` (which is cleared)."""
+    keys = list(pending[0])
+    means = torch.stack([torch.stack([p[k].float() for p in pending]).mean() for k in keys])
+    pending.clear()
+    return {"step": float(step), **dict(zip(keys, means.tolist(), strict=True))}
 
 
 def _snapshot(model: torch.nn.Module, cfg: TrainConfig, generator: torch.Generator) -> Tensor:
