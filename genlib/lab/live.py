@@ -17,7 +17,6 @@ milliseconds (the job keeps the cost under its time budget).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,10 @@ import torch
 
 from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds, grid_tensor
-from genlib.models.base import GenerativeModel, HasLogProb
+from genlib.lab import gan as lab_gan
+from genlib.lab import rbm as lab_rbm
+from genlib.lab import vae as lab_vae
+from genlib.models.base import GenerativeModel
 from genlib.runs import RunSpec
 
 __all__ = [
@@ -86,13 +88,6 @@ def _density_extra(model, target, generator, bounds) -> dict[str, Any]:
     return {"grid": _np(lq), "grid_res": LIVE_GRID, "grid_kind": "log_q"}
 
 
-def _gan_extra(model, target, generator, bounds) -> dict[str, Any]:
-    _, _, pts = grid_tensor(bounds, LIVE_GRID, device=model.device)
-    with torch.no_grad():
-        d = model.discriminate(pts)  # logit D_φ(x)
-    return {"grid": _np(d), "grid_res": LIVE_GRID, "grid_kind": "D"}
-
-
 LIVE_FIELD_GRID = 15
 
 
@@ -114,22 +109,10 @@ def _field_extra(model, target, generator, bounds) -> dict[str, Any]:
     }
 
 
-LIVE_EXTRAS.update({name: _density_extra for name in DENSITY_FAMILIES})
-LIVE_EXTRAS["gan"] = _gan_extra
+LIVE_EXTRAS.update({name: _density_extra for name in DENSITY_FAMILIES if name != "rbm"})
 LIVE_EXTRAS.update({name: _field_extra for name in FIELD_FAMILIES})
-#: families whose lab module defines ``live_extra(model, target, generator, bounds)`` (it
-#: replaces the generic extra above)
-FAMILY_LIVE_MODULES = {"vae": "genlib.lab.vae", "rbm": "genlib.lab.rbm", "gan": "genlib.lab.gan"}
-
-
-def _family_extra(family: str) -> Extra | None:
-    """The family's own ``live_extra`` when its lab module defines one, else the generic one."""
-    mod_name = FAMILY_LIVE_MODULES.get(family)
-    if mod_name is not None:
-        fn = getattr(importlib.import_module(mod_name), "live_extra", None)
-        if fn is not None:
-            return fn
-    return LIVE_EXTRAS.get(family)
+# families whose lab module draws its own layer (the RBM's includes its log q grid)
+LIVE_EXTRAS.update(gan=lab_gan.live_extra, vae=lab_vae.live_extra, rbm=lab_rbm.live_extra)
 
 
 def live_view(
@@ -147,9 +130,7 @@ def live_view(
     x = _np(x)
     x = x[np.isfinite(x).all(1)]
     kw: dict[str, Any] = {}
-    extra = _family_extra(family)
-    if extra is None and isinstance(model, HasLogProb) and family in DENSITY_FAMILIES:
-        extra = _density_extra
+    extra = LIVE_EXTRAS.get(family)
     if extra is not None:
         kw = extra(model, target, generator, bounds)
     return LiveView(samples=x, bounds=bounds, **kw)
