@@ -26,6 +26,7 @@ from genlib import viz
 from genlib.checkpoints import CheckpointError, find_checkpoint
 from genlib.jobs import Job, JobQueue, Progress, Work, default_queue
 from genlib.runs import RunSpec, Trained, load_trained
+from genlib.ui.cached import log_density_grid
 from genlib.ui.export import figure
 from genlib.ui.i18n import has, lang, t
 from genlib.viz.live import live_figure, loss_spec, replay_figure
@@ -149,13 +150,6 @@ def history_labels(keys: Any) -> dict[str, str]:
     return {k: t(f"common.hist.{k}") if has(f"common.hist.{k}") else k for k in keys if k != "step"}
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _target_grid(spec_target: Any, bounds: tuple, res: int):
-    from genlib.ui.cached import log_density_grid
-
-    return log_density_grid(spec_target, res, bounds)
-
-
 def _status_line(p: Progress) -> str:
     if p.state == "queued":
         return t("common.job_queued", position=p.position or 1)
@@ -215,7 +209,7 @@ def _live_body(key: str, page: str, spec: RunSpec | None = None) -> None:
                 bounds = tuple(float(b) for b in frame.view.bounds)
                 fig = live_figure(
                     frame.view,
-                    target_grid=_target_grid(spec.target, bounds, 60),
+                    target_grid=log_density_grid(spec.target, 60, bounds),
                     labels=live_labels(),
                     title=t("common.live_title", step=frame.step)
                     + (f" · {frame.view.level_label}" if frame.view.level_label else ""),
@@ -326,7 +320,7 @@ def replay_panel(job: Job, spec: RunSpec, page: str) -> None:
         fig = replay_figure(
             [f.view for f in frames],
             [f.step for f in frames],
-            target_grid=_target_grid(spec.target, bounds, 60),
+            target_grid=log_density_grid(spec.target, 60, bounds),
             labels=live_labels(),
         )
         figure(fig, f"{page}_{spec.target.name}_replay", key=f"{page}_replay_fig")
