@@ -11,6 +11,7 @@ from genlib.lab import forward as lfw
 from genlib.processes import ScheduleKind
 from genlib.samplers.ancestral import VarianceKind
 from genlib.ui import diffusion as ud
+from genlib.ui import proofs_diffusion as pd_
 from genlib.ui import state as ws
 from genlib.viz.diffusion import schedule_curves
 
@@ -70,6 +71,10 @@ ud.field_section(
     lambda c: ws.slider(c, T("t_pick"), 1, model.T, value=lf.default_level(model), key=f"{P}_t_pick"),
     names=("−ε_θ/√(1−ᾱ_t)", "∇ log p_t"),
 )  # fmt: skip
+
+# --- the variational bound in nats, samplers vs NFE ----------------------------------------------
+pd_.ddpm_bound_panel(P, trained)
+pd_.ddpm_nfe_panel(P, trained)
 
 ud.forward_expander(P, trained)
 ui.page_end(P, trained)

@@ -10,6 +10,7 @@ from genlib.lab import fields as lf
 from genlib.models.sde import SDESampler
 from genlib.processes.sde import SDEKind
 from genlib.ui import diffusion as ud
+from genlib.ui import proofs_diffusion as pd_
 from genlib.ui import state as ws
 
 P = "sde"
@@ -64,6 +65,9 @@ ud.field_section(
 
 # --- exact likelihood by the PF-ODE ---------------------------------------------------------------
 ui.likelihood_panel(P, trained, bounds, f"{P}_pf_ode_likelihood")
+
+# --- samplers vs NFE ------------------------------------------------------------------------------
+pd_.sde_nfe_panel(P, trained)
 
 ud.forward_expander(P, trained)
 ui.page_end(P, trained)

@@ -5,6 +5,7 @@ diffusion."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -17,6 +18,8 @@ PANELS = {
     f"{P}_traj_fig",
     f"{P}_field_fig",
     f"{P}_forward_fig",
+    f"{P}_bound_fig",  # the variational bound in nats (lab.ddpm_bound)
+    f"{P}_nfe_fig",  # ancestral vs DDIM vs DPM-Solver-2 against NFE (lab.nfe)
 }
 
 
@@ -71,6 +74,26 @@ def test_ddpm_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {"x_t", "x̂₀", "ᾱ_t", "β̃_t", "−ε_θ/√(1−ᾱ_t)", "∇ log p_t"} <= names
+    # the bound's terms per step for both σ_t², S(p) as its floor; the samplers against NFE
+    assert {
+        "σₜ² = βₜ",
+        "σₜ² = β̃ₜ",
+        "DDIM (η = 0)",
+        "DPM-Solver-2",
+        "ancestral (η = 1)",
+    } <= names
+    bound = next(s for s in specs if any(tr.get("name") == "σₜ² = β̃ₜ" for tr in s["data"]))
+    terms = [tr for tr in bound["data"] if tr.get("name") == "σₜ² = βₜ"][0]
+    xs = terms["x"]  # plotly may encode arrays as base64 float32
+    n_x = len(base64.b64decode(xs["bdata"])) // 4 if isinstance(xs, dict) else len(xs)
+    assert n_x == 9  # one KL term per step t = 2..T
+    assert any(str(tr.get("name", "")).startswith("S(p) = ") for tr in bound["data"])
+    nfe = next(s for s in specs if any(tr.get("name") == "DDIM (η = 0)" for tr in s["data"]))
+    assert nfe["layout"]["xaxis"]["type"] == "log" and nfe["layout"]["yaxis"]["type"] == "log"
+    # hermetic tests ship no SDE preset: the page says so instead of training one
+    assert any("No trained SDE model" in i.value for i in at.info)
+    at.radio(key=f"{P}_nfe_score").set_value("exact").run()  # the exact ε of the target
+    assert not at.exception and not at.error
     animated = [
         s for s in specs if s.get("frames") and any(tr.get("name") == "x̂₀" for tr in s["data"])
     ]

@@ -18,6 +18,7 @@ PANELS = {
     f"{P}_field_fig",
     f"fig_{P}_pf_ode_likelihood",
     f"{P}_forward_fig",
+    f"{P}_nfe_fig",  # samplers vs NFE (lab.nfe)
 }
 
 
@@ -63,6 +64,18 @@ def test_sde_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     assert {"s_θ(x, t)", "∇ log p_t(x)", "q_θ(x)", "p(x)"} <= names
     assert any("KL" in str(v) for d in at.dataframe for v in d.value.iloc[:, 0])
     assert at.select_slider(key=f"{P}_t").value == 0.1  # lab.fields.default_level
+    # samplers vs NFE, log-log, every sampler of the VP process with the exact score
+    nfe = next(s for s in specs if any(tr.get("name") == "DPM-Solver-2" for tr in s["data"]))
+    assert nfe["layout"]["xaxis"]["type"] == "log" and nfe["layout"]["yaxis"]["type"] == "log"
+    sampler_names = {"ancestral (DDPM)", "Euler–Maruyama", "PC (+ Langevin)", "Euler (PF-ODE)",
+                     "Heun (PF-ODE)", "RK4 (PF-ODE)", "DDIM (η = 0)", "DPM-Solver-2"}  # fmt: skip
+    assert sampler_names <= {tr.get("name") for tr in nfe["data"]}
+    assert any(tr.get("name") == "noise floor (two target samples)" for tr in nfe["data"])
+    at.radio(key=f"{P}_nfe_metric").set_value("path").run()  # deterministic samplers, slopes
+    assert not at.exception and not at.error
+    nfe = next(s for s in _specs(at) if any(tr.get("name") == "DPM-Solver-2" for tr in s["data"]))
+    names = {tr.get("name") for tr in nfe["data"]}
+    assert "Euler–Maruyama" not in names and {"∝ NFE^−1", "∝ NFE^−2"} <= names
     # the λ slider and the time of the score field
     at.slider(key=f"{P}_lam").set_value(0.5).run()
     assert not at.exception

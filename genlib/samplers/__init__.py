@@ -6,6 +6,8 @@ merge trivially; ``__all__`` below collects whatever they export.
 """
 
 from genlib.samplers.ancestral import *  # noqa: F403
+from genlib.samplers.ddim import *  # noqa: F403
+from genlib.samplers.dpm_solver import *  # noqa: F403
 from genlib.samplers.langevin import *  # noqa: F403
 from genlib.samplers.ode import *  # noqa: F403
 from genlib.samplers.sde import *  # noqa: F403
