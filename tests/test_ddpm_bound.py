@@ -114,6 +114,68 @@ def test_every_term_in_closed_form_when_eps_theta_is_zero(sigma2):
     assert torch.allclose(b.L_t, expect_t, rtol=0.04, atol=1e-9), (b.L_t - expect_t).abs().max()
 
 
+@pytest.mark.parametrize("sigma2", ["beta", "beta_tilde"])
+def test_every_term_in_closed_form_for_a_gaussian_target_and_a_linear_eps(sigma2):
+    """Gaussian data N(m, c² I) and a linear ε_θ(x, t) = k_t (x − a_t m) + δ_t (k_t = s_t/(a_t² c² +
+    s_t²): the exact ε of the target, plus a deliberate offset δ_t): ε_θ − ε = k a (x_0 − m) +
+    (k s − 1) ε + δ, so every term is closed form through Ho et al.'s ε-form
+    ‖μ̃_t − μ_θ‖² = β_t²/(α_t (1 − ᾱ_t)) ‖ε − ε_θ‖² (and x_0 − μ_θ(x_1) = √(β_1/α_1) (ε_θ − ε)), an
+    identity the code never uses (it subtracts the means). A sign error in μ_θ or in the posterior
+    mean, or a wrong variance, moves the terms far outside the Monte-Carlo error. The model is then a
+    linear-Gaussian chain, so q_θ(x_0) is Gaussian and its NLL exact: S(p) ≤ NLL ≤ the bound."""
+    m, c, d, T = (0.5, -0.3), 0.4, 2, 25
+    model = DDPM(hidden=8, depth=1, T=T).eval()
+    s = model.schedule
+    betas, alphas, ab = s.betas.tolist(), s.alphas.tolist(), s.alpha_bar.tolist()
+    mv = torch.tensor(m, dtype=torch.float64)
+    delta = [torch.tensor([0.1, -0.2], dtype=torch.float64) * math.cos(t) for t in range(T + 1)]
+
+    def coeffs(t: int) -> tuple[float, float, float]:
+        a, sd = math.sqrt(ab[t - 1]), math.sqrt(1.0 - ab[t - 1])
+        return a, sd, sd / (a * a * c * c + sd * sd)
+
+    def eps(x: torch.Tensor, t: int) -> torch.Tensor:
+        a, _, k = coeffs(t)
+        return (k * (x.double() - a * mv) + delta[t]).to(x.dtype)
+
+    model.eps = eps  # an exact predictor set on the instance is what eps_fn returns
+    var = reverse_variances(model, sigma2)
+    n = 20_000
+    b = ddpm_bound(model, _gauss(m, c), n, make_generator(2), sigma2)
+
+    expect = []
+    for t in range(1, T + 1):
+        a, sd, k = coeffs(t)
+        err2 = d * (k * k * a * a * c * c + (k * sd - 1.0) ** 2) + float((delta[t] ** 2).sum())
+        if t == 1:  # the decoder: −log N(x_0; μ_θ(x_1), σ_1² I)
+            expect.append(d / 2 * math.log(2 * math.pi * var[0]) + betas[0] * err2 / (2 * alphas[0] * var[0]))  # fmt: skip
+        else:
+            r = float(s.posterior_var[t - 1]) / var[t - 1]
+            mean = betas[t - 1] ** 2 * err2 / (2 * var[t - 1] * alphas[t - 1] * (1 - ab[t - 1]))
+            expect.append(d / 2 * (r - 1 - math.log(r)) + mean)
+    v_T = 1.0 - ab[-1]
+    l_T = d / 2 * (v_T - 1 - math.log(v_T)) + ab[-1] * (float((mv**2).sum()) + d * c * c) / 2
+    expect_t = torch.tensor(expect, dtype=torch.float64)
+    assert torch.allclose(b.L_t, expect_t, rtol=0.03, atol=1e-6), (b.L_t - expect_t).abs().max()
+    assert b.L_T == pytest.approx(l_T, rel=0.03, abs=1e-9)
+    total = l_T + float(expect_t.sum())
+    assert b.total == pytest.approx(total, abs=4 * b.stderr + 1e-6)
+    # the model's exact marginal q_θ(x_0) = N(μ_0, v_0 I) through the chain x_{t-1} = A_t x_t + b_t + σ_t z
+    mu_q, v_q = torch.zeros(2, dtype=torch.float64), 1.0
+    for t in range(T, 0, -1):
+        a, sd, k = coeffs(t)
+        A = (1.0 - betas[t - 1] * k / sd) / math.sqrt(alphas[t - 1])
+        off = betas[t - 1] / (sd * math.sqrt(alphas[t - 1])) * (k * a * mv - delta[t])
+        mu_q, v_q = A * mu_q + off, A * A * v_q + var[t - 1]
+    nll = d / 2 * math.log(2 * math.pi * v_q) + (d * c * c + float(((mv - mu_q) ** 2).sum())) / (
+        2 * v_q
+    )
+    entropy = d / 2 * math.log(2 * math.pi * math.e * c * c)
+    assert entropy < nll < total, (entropy, nll, total)
+    if sigma2 == "beta_tilde":  # β̃_1 = 0 is clipped to β̃_2 for the decoder
+        assert var[0] == float(s.posterior_var[1]) and var[1:] == s.posterior_var[1:].tolist()
+
+
 def test_grid_entropy_of_a_gaussian_and_a_mixture():
     c = 0.4
     h, mass = grid_entropy(_gauss(c=c), 300)

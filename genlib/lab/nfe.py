@@ -7,11 +7,11 @@ Every sampler starts from the same prior draw (common random numbers) and its NF
 distance to an independent target sample of the same size; its noise floor (two independent target
 samples) is returned with the curves, since no sampler can be seen to beat it.
 
-Samplers (``SAMPLERS``): DDPM ancestral (σ_t² = β_t; on the SDE page the linear schedule with
+Samplers (``SAMPLERS``): DDPM ancestral (on the SDE page σ_t² = β_t on the linear schedule with
 T = NFE steps, the discretisation of the VP-SDE; on the DDPM page the model's schedule respaced,
-i.e. DDIM with η = 1), reverse SDE by Euler–Maruyama, predictor–corrector (one Langevin corrector
-step), the probability-flow ODE by Euler, Heun and RK4, DDIM (η = 0) and DPM-Solver-2. Ancestral,
-DDIM and DPM-Solver-2 need the VP process.
+i.e. DDIM with η = 1, σ_t² = β̃_t of the respaced chain), reverse SDE by Euler–Maruyama,
+predictor–corrector (one Langevin corrector step), the probability-flow ODE by Euler, Heun and
+RK4, DDIM (η = 0) and DPM-Solver-2. Ancestral, DDIM and DPM-Solver-2 need the VP process.
 """
 
 from __future__ import annotations
@@ -166,8 +166,8 @@ def sde_sample(
         sched = DDPMSchedule("linear", max(2, steps))
 
         def eps_fn(x: Tensor, t: int) -> Tensor:  # the DDPM step t is the SDE time t / T
+            _, s = sde.marginal(torch.tensor([t / sched.T], dtype=torch.float64))  # host: no sync
             tt = torch.full((1,), t / sched.T, dtype=x.dtype, device=x.device)
-            _, s = sde.marginal(tt)
             return -float(s[0]) * score_fn(x, tt.expand(x.shape[0]))
 
         return ddpm_ancestral(eps_fn, sched, x1, generator, 2, "beta").xs[-1]

@@ -98,11 +98,12 @@ def ddpm_ddim(
 
 
 def vp_eps_fn(sde: SDE, score_fn: Callable[[Tensor, Tensor], Tensor]) -> AnyEpsFn:
-    """ε̂(x, t) = −s(t) · score(x, t) for a float time t (the score gets an expanded ``(N,)``)."""
+    """ε̂(x, t) = −s(t) · score(x, t) for a float time t (the score gets an expanded ``(N,)``;
+    s(t) is computed on the host in float64, so no device-to-host sync per evaluation)."""
 
     def eps(x: Tensor, t: float) -> Tensor:
-        tt = torch.tensor([t], dtype=x.dtype, device=x.device)
-        _, s = sde.marginal(tt)
+        _, s = sde.marginal(torch.tensor([float(t)], dtype=torch.float64))
+        tt = torch.full((1,), float(t), dtype=x.dtype, device=x.device)  # a fill: no copy
         return -float(s[0]) * score_fn(x, tt.expand(x.shape[0]))
 
     return eps
