@@ -11,6 +11,7 @@ from genlib.lab import flow_matching as lfm
 from genlib.processes.paths import PATHS
 from genlib.samplers.ode import ODEMethod
 from genlib.ui import diffusion as ud
+from genlib.ui import identities as ui_id
 from genlib.ui import state as ws
 from genlib.viz.sde import conditional_paths_figure
 
@@ -71,6 +72,7 @@ ud.field_section(
     names=("v_θ(x, τ)", "u_τ(x)", "‖v_θ − u_τ‖"),
     titles=(T("field_learned"), T("field_true"), T("field_error")), points=False,
 )  # fmt: skip
+ui_id.objective_gap_panel(P, trained)  # CFM = FM + const at a τ, over training
 
 # --- exact likelihood ----------------------------------------------------------------------------
 ui.likelihood_panel(P, trained, bounds, f"{P}_likelihood")

@@ -11,6 +11,7 @@ from genlib.lab import fields as lf
 from genlib.lab import ncsn as ln
 from genlib.models.ncsn import NCSNMode
 from genlib.ui import diffusion as ud
+from genlib.ui import identities as ui_id
 from genlib.ui import state as ws
 from genlib.viz.diffusion import final_samples_figure, schedule_curves
 
@@ -64,6 +65,7 @@ def pick_sigma(col):
 
 
 ud.field_section(P, trained, pick_sigma, names=("s_θ(x, σ)", "∇ log p_σ"))
+ui_id.objective_gap_panel(P, trained)  # DSM = ESM + const at a σ, over training
 
 # --- annealed Langevin trajectories --------------------------------------------------------------
 st.subheader(T("trajectory_title"))

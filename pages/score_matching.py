@@ -9,6 +9,7 @@ from genlib import ui, viz
 from genlib.lab import langevin as ll
 from genlib.models.score_matching import InitKind
 from genlib.ui import diffusion as ud
+from genlib.ui import identities as ui_id
 from genlib.ui import state as ws
 from genlib.viz.diffusion import final_samples_figure
 
@@ -37,6 +38,7 @@ name = f"{P}_{spec.target.name}"
 # --- learned vs exact score ----------------------------------------------------------------------
 st.subheader(T("field_title"))
 ud.field_section(P, trained, names=("s_θ", "∇ log p"), zoom=2.0)
+ui_id.objective_gap_panel(P, trained)  # Hyvärinen = Fisher − const, over training
 
 # --- Langevin chains far from the data -----------------------------------------------------------
 st.subheader(T("langevin_title"))
@@ -70,6 +72,7 @@ with right:
     ui.figure(fig, f"{name}_final", data=data, key=f"{P}_final_fig")
 st.caption(T("langevin_caption"))
 ud.trajectory_exports(P, learned, vb, labels, f"{name}_chains", csv_label="download_chains")
+ui_id.langevin_bias_panel(P, trained)  # ULA's bias vs ε, removed by MALA
 
 ud.forward_expander(P, trained)
 ui.page_end(P, trained)

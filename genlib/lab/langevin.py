@@ -6,13 +6,17 @@ score from the same initial states and the same noise, and plain vs annealed Lan
   the exact ∇ log p reach the target.
 - ``compare_plain_annealed``: plain Langevin with the score at the smallest noise vs annealed
   Langevin over a σ ladder (Song & Ermon's far-mixture demo), with any noise-conditional score.
+- ``langevin_bias``: the appendix's "equilibrium is p only as ε → 0" as a number: KL(p‖chain) per
+  step size ε with the exact score, unadjusted (ULA) or Metropolis-adjusted (MALA).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -25,6 +29,7 @@ from genlib.samplers.langevin import (
     langevin,
     record_every_for,
 )
+from genlib.samplers.mala import mala as run_mala
 from genlib.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -36,6 +41,15 @@ __all__ = [
     "trained_langevin_demo",
     "LangevinComparison",
     "compare_plain_annealed",
+    "LangevinBias",
+    "langevin_bias",
+    "histogram_kl",
+    "trained_langevin_bias",
+    "BIAS_FACTORS",
+    "fisher_length2",
+    "bias_step_sizes",
+    "bias_cost_seconds",
+    "BIAS_BINS",
     "MAX_CHAINS",
     "MAX_DEMO_STEPS",
     "STEP_SIZE_CHOICES",
@@ -170,3 +184,183 @@ def compare_plain_annealed(
         denoise=False,
     )
     return LangevinComparison(plain, annealed)
+
+
+# -- Langevin's equilibrium and its bias (lecture 4-1 appendix) -----------------------------------
+#: default ε's of the bias curve as multiples of the target's Fisher length² v_F = d/⟨‖∇log p‖²⟩
+#: (a Gaussian of variance v has v_F = v, and ULA diverges on it beyond ε = 2v); on 8gaussians
+#: (v_F ≈ 0.129) they are ε ≈ 0.02, 0.05, 0.1, 0.2
+BIAS_FACTORS = (0.16, 0.4, 0.8, 1.6)
+BIAS_BINS = 48  # histogram bins per axis over the target's box
+_SUB = 4  # quadrature points per bin and axis for p's bin masses
+
+
+@dataclass(frozen=True)
+class LangevinBias:
+    """KL(p‖chain) in nats per 2D point for each step size ``step_sizes (K,)``: ``kl (K,)``,
+    the mean acceptance rate ``acceptance (K,)`` (1 for ULA), ``outside (K,)`` the fraction of
+    chain states outside the histogram's box, and ``floor`` the same histogram estimator's KL for
+    as many i.i.d. exact samples (what Monte-Carlo noise alone gives). numpy float64 arrays."""
+
+    step_sizes: np.ndarray
+    kl: np.ndarray
+    acceptance: np.ndarray
+    outside: np.ndarray
+    floor: float
+    mala: bool
+    samples_per_step: int
+
+
+def _bin_masses(target: Target2D, bins: int) -> Tensor:
+    """p's mass in each bin of the box (midpoint quadrature with ``_SUB``² points per bin),
+    normalised within the box: ``(bins*bins,)`` float64, row-major [iy, ix]."""
+    x0, x1, y0, y1 = (float(b) for b in target.bounds)
+    m = bins * _SUB
+    xs = x0 + (torch.arange(m, dtype=torch.float64) + 0.5) * (x1 - x0) / m
+    ys = y0 + (torch.arange(m, dtype=torch.float64) + 0.5) * (y1 - y0) / m
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (m*m, 2)
+    with torch.no_grad():
+        dens = target.log_prob(pts.float()).double().exp().reshape(bins, _SUB, bins, _SUB)
+    mass = dens.sum((1, 3)).reshape(-1)
+    return mass / mass.sum()
+
+
+def histogram_kl(target: Target2D, x: Tensor, bins: int = BIAS_BINS) -> tuple[float, float]:
+    """KL(p‖q̂) in nats with q̂ the histogram of ``x (M, 2)`` on a ``bins × bins`` grid over the
+    target's box (½ pseudo-count per bin so empty bins stay finite) and p's exact bin masses;
+    also the fraction of ``x`` outside the box."""
+    p = _bin_masses(target, bins)
+    x0, x1, y0, y1 = (float(b) for b in target.bounds)
+    x = x.double()
+    ok = torch.isfinite(x).all(1)
+    ix = torch.floor((x[:, 0] - x0) / (x1 - x0) * bins)
+    iy = torch.floor((x[:, 1] - y0) / (y1 - y0) * bins)
+    inside = ok & (ix >= 0) & (ix < bins) & (iy >= 0) & (iy < bins)
+    idx = (iy[inside] * bins + ix[inside]).long()
+    counts = torch.bincount(idx, minlength=bins * bins).double()
+    q = (counts + 0.5) / (counts.sum() + 0.5 * bins * bins)
+    pos = p > 0
+    kl = float((p[pos] * (p[pos].log() - q[pos].log())).sum())
+    return kl, 1.0 - float(inside.double().mean())
+
+
+def _finite_only(fn, fill: float, radius: float):
+    """``fn`` evaluated only on the rows of ``x`` that are finite and within ``radius`` (diverged
+    chains get ``fill``): a chain that blew up at a large ε must not crash a target whose density
+    code needs moderate input."""
+
+    def wrapped(x: Tensor) -> Tensor:
+        ok = torch.isfinite(x).all(1) & (x.abs().amax(1) < radius)
+        if bool(ok.all()):
+            return fn(x)
+        good = fn(x[ok])
+        out = torch.full((x.shape[0], *good.shape[1:]), fill, dtype=good.dtype, device=x.device)
+        out[ok] = good
+        return out
+
+    return wrapped
+
+
+def fisher_length2(
+    target: Target2D, n: int = 4096, generator: torch.Generator | None = None
+) -> float:
+    """v_F = d / ⟨‖∇log p‖²⟩_p (d = 2), the target's local length² (its variance for a Gaussian);
+    for a density whose score vanishes almost everywhere (uniform pieces) the box's (width/40)²."""
+    x = target.sample(n, generator=generator if generator is not None else make_generator(7))
+    with torch.no_grad():
+        s = target.score(x).double()
+    fisher = float((s**2).sum(-1).mean())
+    x0, x1, y0, y1 = (float(b) for b in target.bounds)
+    fallback = (max(x1 - x0, y1 - y0) / 40.0) ** 2
+    v = 2.0 / fisher if math.isfinite(fisher) and fisher > 0 else fallback
+    return min(v, 100 * fallback)
+
+
+def bias_step_sizes(
+    target: Target2D, factors: tuple[float, ...] = BIAS_FACTORS
+) -> tuple[float, ...]:
+    """The default ε's of ``langevin_bias``: ``factors`` × ``fisher_length2(target)``."""
+    v = fisher_length2(target)
+    return tuple(float(f * v) for f in factors)
+
+
+def bias_cost_seconds(target: Target2D, n: int = 700, steps: int = 240, k: int = 4) -> float:
+    """A rough forecast of ``langevin_bias`` for ULA and MALA together on this target: one score
+    and one log p call on ``k·n`` points, timed, × 2 runs × ``steps`` × 1.5 (to decide whether a
+    page computes it at once)."""
+    import time
+
+    x = target.sample(k * n, generator=make_generator(3))
+    best = math.inf
+    for _ in range(3):  # the best of three: the first call pays one-off costs
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            target.score(x)
+            target.log_prob(x)
+        best = min(best, time.perf_counter() - t0)
+    return 1.5 * best * steps * 2
+
+
+@torch.no_grad()
+def langevin_bias(
+    target: Target2D,
+    step_sizes: tuple[float, ...] | list[float] | None = None,
+    n: int = 700,
+    steps: int = 240,
+    generator: torch.Generator | None = None,
+    mala: bool = False,
+    bins: int = BIAS_BINS,
+    thin: int = 2,
+) -> LangevinBias:
+    """KL(p‖chain) per ε with the target's EXACT score (and log density for MALA's correction).
+
+    ``n`` chains per ε start from exact samples of p, so what is measured is the drift AWAY from
+    p — the bias of the chain's equilibrium — not the time to reach it. All ε run in one batch with
+    the same proposal noise (``step_sizes`` None: ``bias_step_sizes(target)``). After
+    ``steps // 2`` burn-in steps the states of the second half are
+    pooled (every ``thin``-th step) into the histogram of ``histogram_kl``. ``floor``: the estimator's KL
+    for as many i.i.d. samples of p (pooled chain states are correlated, so MALA may sit slightly
+    above it)."""
+    eps = [float(e) for e in (bias_step_sizes(target) if step_sizes is None else step_sizes)]
+    if not eps or any(not (0 < e <= 10 and math.isfinite(e)) for e in eps):
+        raise ValueError("the step sizes must be numbers in (0, 10]")
+    n = int(min(max(n, 10), 20_000))
+    steps = int(min(max(steps, 8), 5000))
+    k = len(eps)
+    g = generator if generator is not None else make_generator(0)
+    x0 = target.sample(n, generator=g).float().repeat(k, 1)  # (K*n, 2): the same starts per ε
+    col = torch.tensor(eps, dtype=torch.float32).repeat_interleave(n)[:, None]  # (K*n, 1)
+    burn = steps // 2
+    thin = int(min(max(thin, 1), steps))
+    record = list(range(burn + thin, steps + 1, thin)) or [steps]
+    radius = 50.0 * max(abs(float(b)) for b in target.bounds)  # beyond: diverged
+    log_prob = _finite_only(target.log_prob, -math.inf, radius)
+    score = _finite_only(target.score, 0.0, radius)
+    run = run_mala(log_prob, score, x0, col, steps, generator=g, record=record, adjust=mala)
+    xs = run.xs.reshape(len(run.steps), k, n, 2)  # (F, K, n, 2)
+    kls, outs, accs = [], [], []
+    for i in range(k):
+        kl, out = histogram_kl(target, xs[:, i].reshape(-1, 2), bins)
+        kls.append(kl)
+        outs.append(out)
+        accs.append(float(run.acceptance[i * n : (i + 1) * n].mean()))
+    m = len(run.steps) * n
+    floor, _ = histogram_kl(target, target.sample(m, generator=g), bins)
+    return LangevinBias(
+        step_sizes=np.array(eps),
+        kl=np.array(kls),
+        acceptance=np.array(accs),
+        outside=np.array(outs),
+        floor=floor,
+        mala=bool(mala),
+        samples_per_step=m,
+    )
+
+
+def trained_langevin_bias(
+    trained: Trained, mala: bool, n: int = 700, steps: int = 240, seed: int = 0
+) -> LangevinBias:
+    """``langevin_bias`` on a result's target (the model is not used: the exact score is the
+    point, so the only error is the discretisation), with generator seed ``seed``."""
+    return langevin_bias(trained.target, None, n, steps, make_generator(seed), mala=mala)

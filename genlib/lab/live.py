@@ -27,6 +27,7 @@ import torch
 from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds, grid_tensor
 from genlib.lab import gan as lab_gan
+from genlib.lab import identities as lab_identities
 from genlib.lab import rbm as lab_rbm
 from genlib.lab import vae as lab_vae
 from genlib.models.base import GenerativeModel
@@ -113,6 +114,8 @@ LIVE_EXTRAS.update({name: _density_extra for name in DENSITY_FAMILIES if name !=
 LIVE_EXTRAS.update({name: _field_extra for name in FIELD_FAMILIES})
 # families whose lab module draws its own layer (the RBM's includes its log q grid)
 LIVE_EXTRAS.update(gan=lab_gan.live_extra, vae=lab_vae.live_extra, rbm=lab_rbm.live_extra)
+# score matching, NCSN, flow matching: frames also carry the objective identity (issue 11)
+LIVE_EXTRAS.update({f: lab_identities.with_live_gap(LIVE_EXTRAS[f]) for f in lab_identities.GAP_FAMILIES})
 
 
 def live_view(

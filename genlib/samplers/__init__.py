@@ -9,6 +9,7 @@ from genlib.samplers.ancestral import *  # noqa: F403
 from genlib.samplers.ddim import *  # noqa: F403
 from genlib.samplers.dpm_solver import *  # noqa: F403
 from genlib.samplers.langevin import *  # noqa: F403
+from genlib.samplers.mala import *  # noqa: F403
 from genlib.samplers.ode import *  # noqa: F403
 from genlib.samplers.sde import *  # noqa: F403
 
