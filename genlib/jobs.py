@@ -26,12 +26,22 @@ it on the common loop (``genlib.training.train``) while the page polls the job::
 - **Randomness**: every job has its own generators (the run's seeds; frames use a generator of
   their own), never the global RNG.
 
+- **Limits of a shared server** (``default_queue``): one queued or running job per session
+  (``GENLIB_JOBS_PER_SESSION``, default 1; ``SessionLimitError``), a per-job compute budget in
+  sample-steps, steps x batch x max(1, hidden/128) (``GENLIB_JOB_BUDGET``, default 1e8:
+  100,000 steps at batch 1,024;
+  ``BudgetError`` before it is queued), and a wall-clock cap after which a running job is
+  stopped keeping its model (``GENLIB_JOB_MAX_S``, default 1800 s; ``stop_reason == "limit"``).
+  With a per-session cap a free worker takes the oldest job whose session has nothing running.
+
 Environment: ``GENLIB_MAX_TRAININGS`` (workers, default 2), ``GENLIB_JOB_IDLE_S``,
-``GENLIB_LIVE_FRACTION``, ``GENLIB_LIVE_FRAMES`` (ring size, default 120).
+``GENLIB_LIVE_FRACTION``, ``GENLIB_LIVE_FRAMES`` (ring size, default 120), ``GENLIB_EXECUTOR``
+(``ray``: jobs train in Ray actors, ``genlib.executors``; default: in the worker threads).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -40,7 +50,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
 
@@ -64,16 +74,79 @@ __all__ = [
     "reset_default_queue",
     "env_int",
     "env_float",
+    "JobLimitError",
+    "SessionLimitError",
+    "BudgetError",
+    "job_cost",
+    "Executor",
+    "executor_from_env",
 ]
 
 JobState = Literal["queued", "running", "done", "stopped", "diverged", "failed"]
-StopReason = Literal["user", "idle", "shutdown"]
+StopReason = Literal["user", "idle", "shutdown", "limit"]
 ACTIVE_STATES: tuple[JobState, ...] = ("queued", "running")
 LiveFn = Callable[[GenerativeModel, Target2D, torch.Generator], Any]
 Work = Callable[[OnStep, Control], Any]
 MIN_FRAME_INTERVAL_S = 0.15  # frames closer than this add nothing a viewer can see
 LIVE_ALLOWANCE_S = 0.1  # frame time allowed on top of the fraction (the first frames)
 MAX_RATE = 10_000.0
+
+
+class Executor(Protocol):
+    """Where a job trains when not in the queue's thread (``genlib.executors.RayExecutor``)."""
+
+    def slots(self) -> int | None: ...
+
+    def train(self, job: Job) -> Trained: ...
+
+
+def executor_from_env() -> Executor | None:
+    """``GENLIB_EXECUTOR=ray``: the Ray executor (Ray imported only then); else ``None``."""
+    if os.environ.get("GENLIB_EXECUTOR", "thread").strip().lower() in ("", "thread"):
+        return None
+    from genlib.executors import executor_from_env as make
+
+    return make()
+
+
+class JobLimitError(ValueError):
+    """A submission refused by a limit of the shared server (the page shows ``kind``'s text)."""
+
+    kind = "limit"
+
+
+class SessionLimitError(JobLimitError):
+    """The session already has its allowed number of queued or running jobs."""
+
+    kind = "per_session"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"this session already has {limit} training(s) queued or running; "
+            "stop it or wait until it ends"
+        )
+
+
+class BudgetError(JobLimitError):
+    """The job's compute (steps x batch x width) is over the per-job budget."""
+
+    kind = "budget"
+
+    def __init__(self, cost: float, budget: float) -> None:
+        self.cost, self.budget = cost, budget
+        super().__init__(
+            f"this training needs {cost:.3g} sample-steps (steps x batch x width/128); "
+            f"a job may use at most {budget:.3g}: lower the steps, the batch size or the width"
+        )
+
+
+def job_cost(spec: RunSpec) -> float:
+    """Compute of a training in sample-steps: ``steps x batch_size x max(1, hidden / 128)``
+    (the per-job budget, ``GENLIB_JOB_BUDGET``, is in these units)."""
+    hidden = dict(spec.model_params).get("hidden", 128)
+    width = float(hidden) / 128 if isinstance(hidden, (int, float)) else 1.0
+    return float(spec.train.steps) * float(spec.train.batch_size) * max(1.0, width)
 
 
 def env_int(name: str, default: int, lo: int, hi: int) -> int:
@@ -141,6 +214,7 @@ class Job:
         work: Work | None = None,
         key: str | None = None,
         total: int | None = None,
+        executor: Executor | None = None,
     ) -> None:
         if spec is None and (work is None or key is None or total is None):
             raise ValueError("a job needs a RunSpec, or work with a key and a step total")
@@ -148,6 +222,7 @@ class Job:
         self.key = key if key is not None else spec.key()
         self.total = int(total if total is not None else spec.train.steps)
         self._work = work
+        self._executor = executor  # None: train in this thread
         self._phase: Literal["training", "evaluating"] = "training"
         self._cv = threading.Condition()
         self._state: JobState = "queued"
@@ -180,6 +255,9 @@ class Job:
         self._model: GenerativeModel | None = None
         self._target: Target2D | None = None
         self._g_live = make_generator((spec.train.seed if spec is not None else 0) + 17)
+        #: the session that submitted the job (``JobQueue`` per-session caps count by it)
+        self.owner: str = "anon"
+        self.group: str | None = None  # jobs of one submission that count as one
         self.touch("submitter")
 
     # --- state ----------------------------------------------------------------------------------
@@ -311,6 +389,15 @@ class Job:
         with self._cv:
             self._watchers[watcher] = time.monotonic()
 
+    def running_for(self) -> float:
+        """Wall-clock seconds since the job started (pauses included: a paused job holds its
+        slot); 0 while queued."""
+        with self._cv:
+            if self._started is None:
+                return 0.0
+            end = self._finished if self._finished is not None else time.monotonic()
+            return end - self._started
+
     def idle_for(self) -> float:
         """Seconds since anyone touched the job."""
         with self._cv:
@@ -336,7 +423,7 @@ class Job:
                 if self._budget > 0:
                     self._budget -= 1
                     break
-                if self._last_frame_step != self._step:
+                if self._live_fn is not None and self._last_frame_step != self._step:
                     want_frame = True  # show where the single steps led before waiting
                     break
                 self._cv.wait(0.5)
@@ -382,6 +469,7 @@ class Job:
         except Exception as exc:  # a live view must never kill a training
             with self._cv:
                 self._message = f"live view unavailable: {exc}"
+            self._last_frame_step = step  # a paused job must not retry it forever
             return
         finally:
             model.train(was_training)
@@ -404,6 +492,51 @@ class Job:
             if self._state == "stopped" and self._stop:
                 self._message = self._message or "stopped by the user"
 
+    # --- an executor's side (genlib.executors: the job trains in another process) --------------
+    def worker_factory(self) -> Callable[[], Job]:
+        """A picklable recipe for a copy of this job that trains where it is called."""
+        return functools.partial(
+            type(self),
+            self.spec,
+            live_fn=self._live_fn,
+            live_fraction=self._live_fraction,
+            max_frames=self._frames.maxlen or 120,
+            use_cache=self._use_cache,
+            evaluate_n=self._eval_n,
+        )
+
+    def take_controls(self) -> dict[str, Any]:
+        """The controls set on this job, for its remote copy (single steps are handed over)."""
+        with self._cv:
+            budget, self._budget = self._budget, 0
+            return {
+                "stop": self._stop,
+                "message": self._message if self._stop else "",
+                "reason": self.stop_reason,
+                "paused": self._paused,
+                "budget": budget,
+                "rate": self._rate,
+            }
+
+    def report(
+        self,
+        step: int,
+        rows: list[dict[str, float]],
+        frames: list[LiveFrame],
+        phase: str,
+        message: str = "",
+    ) -> None:
+        """Progress of the remote copy: its step, new logged rows and live frames, its note."""
+        with self._cv:
+            self._step = int(step)
+            if message and not self._stop:
+                self._message = message
+            self._history.extend(dict(r) for r in rows)
+            self._frames.extend(frames)
+            if phase in ("training", "evaluating"):
+                self._phase = phase  # type: ignore[assignment]
+            self._cv.notify_all()
+
     def run(self) -> None:
         """Train the job (called by a worker)."""
         with self._cv:
@@ -421,6 +554,8 @@ class Job:
             hit = cached_run(self.spec) if self._use_cache else None
             if hit is not None:  # finished meanwhile (another replica or the CLI)
                 trained = hit
+            elif self._executor is not None:  # in a worker process (genlib.executors)
+                trained = self._executor.train(self)
             else:
                 model, target = prepare(self.spec)
                 self._model, self._target = model, target
@@ -470,8 +605,22 @@ class JobQueue:
         keep_finished: int = 64,
         use_cache: bool = True,
         evaluate_n: int = 0,
+        executor: Executor | None = None,
+        per_session: int | None = None,
+        budget: float | None = None,
+        max_seconds: float | None = None,
     ) -> None:
-        self.max_workers = max_workers or env_int("GENLIB_MAX_TRAININGS", 2, 1, 64)
+        #: queued or running jobs one session may own (``None``: no cap); with a cap, a worker
+        #: takes the oldest queued job whose session has no running job (fair turns)
+        self.per_session = per_session
+        #: the most sample-steps (``job_cost``) one job may ask for (``None``: no budget)
+        self.budget = budget
+        #: wall-clock seconds after which a running job is stopped, keeping its model
+        self.max_seconds = max_seconds
+        #: where jobs train (``None``: in the worker threads; see ``genlib.executors``)
+        self.executor = executor
+        slots = (executor.slots() if executor is not None else None) or 2
+        self.max_workers = max_workers or env_int("GENLIB_MAX_TRAININGS", slots, 1, 64)
         self.idle_timeout_s = (
             idle_timeout_s
             if idle_timeout_s is not None
@@ -504,8 +653,19 @@ class JobQueue:
         for t in self._threads:
             t.start()
 
-    def submit(self, spec: RunSpec, watcher: str = "anon") -> Job:
-        """Queue ``spec`` (or attach to its queued/running job); returns the job."""
+    def submit(self, spec: RunSpec, watcher: str = "anon", group: str | None = None) -> Job:
+        """Queue ``spec`` (or attach to its queued/running job); returns the job. Raises
+        ``BudgetError`` over the per-job budget and ``SessionLimitError`` when ``watcher``
+        already owns ``per_session`` active jobs (attaching to a running job is always free;
+        jobs submitted with the same ``group``, e.g. one click that queues several models, count
+        as one and run one after another)."""
+        if self.budget is not None:
+            with self._cv:
+                running = self._jobs.get(spec.key())
+            if running is None or not running.active:
+                cost = job_cost(spec)
+                if cost > self.budget:
+                    raise BudgetError(cost, self.budget)
 
         def make() -> Job:
             return Job(
@@ -515,9 +675,10 @@ class JobQueue:
                 max_frames=self.max_frames,
                 use_cache=self._use_cache,
                 evaluate_n=self.evaluate_n,
+                executor=self.executor,
             )
 
-        return self._enqueue(spec.key(), make, watcher)
+        return self._enqueue(spec.key(), make, watcher, group)
 
     def submit_work(self, key: str, total: int, work: Work, watcher: str = "anon") -> Job:
         """Queue any step-wise computation on the common loop (``work(on_step, control)``, e.g.
@@ -528,7 +689,9 @@ class JobQueue:
             watcher,
         )
 
-    def _enqueue(self, key: str, make: Callable[[], Job], watcher: str) -> Job:
+    def _enqueue(
+        self, key: str, make: Callable[[], Job], watcher: str, group: str | None = None
+    ) -> Job:
         """The active job of ``key`` (attached), or a new one from ``make`` at the queue's end."""
         with self._cv:
             if self._closed:
@@ -537,7 +700,16 @@ class JobQueue:
             if job is not None and job.active:
                 job.touch(watcher)
                 return job
+            if self.per_session is not None:
+                owned = {
+                    j.group or j.key
+                    for j in self._jobs.values()
+                    if j.active and j.owner == watcher
+                }
+                if len(owned) >= self.per_session and (group is None or group not in owned):
+                    raise SessionLimitError(self.per_session)
             job = make()
+            job.owner, job.group = watcher, group
             job.touch(watcher)
             self._jobs[key] = job
             self._jobs.move_to_end(key)
@@ -589,10 +761,11 @@ class JobQueue:
     def _worker(self) -> None:
         while True:
             with self._cv:
-                self._cv.wait_for(lambda: self._closed or bool(self._queue))
+                self._cv.wait_for(lambda: self._closed or self._next() is not None)
                 if self._closed:
                     return
-                job = self._queue.popleft()
+                job = self._next()
+                self._queue.remove(job)
                 if job.state != "queued":  # stopped while it waited: no slot needed
                     continue
                 self._running.add(job.key)
@@ -604,6 +777,19 @@ class JobQueue:
                     self._trim()
                     self._cv.notify_all()
 
+    def _next(self) -> Job | None:
+        """The job a free worker takes: the oldest queued one, or with per-session caps the
+        oldest whose owner has no running job (one session's batch cannot fill every slot)."""
+        if not self._queue:
+            return None
+        if self.per_session is None:
+            return self._queue[0]
+        busy = {j.owner for j in self._jobs.values() if j.key in self._running}
+        for j in self._queue:
+            if j.state != "queued" or j.owner not in busy:
+                return j
+        return None
+
     def _reaper(self) -> None:
         while True:
             with self._cv:
@@ -612,6 +798,13 @@ class JobQueue:
                     return
                 jobs = [j for j in self._jobs.values() if j.active]
             for j in jobs:
+                if self.max_seconds is not None and j.running_for() > self.max_seconds:
+                    j.stop(
+                        f"stopped: a training may run for at most {self.max_seconds:.0f} s "
+                        "on this server",
+                        reason="limit",
+                    )
+                    continue
                 if j.idle_for() > self.idle_timeout_s:
                     j.stop(
                         f"stopped: nobody watched it for {self.idle_timeout_s:.0f} s",
@@ -637,7 +830,14 @@ def default_queue() -> JobQueue:
             sys.setswitchinterval(env_float("GENLIB_SWITCH_INTERVAL_S", 0.0005, 1e-5, 0.1))
             from genlib.lab.live import live_view_for
 
-            _DEFAULT = JobQueue(live_fn=live_view_for, evaluate_n=EVAL_N)
+            _DEFAULT = JobQueue(
+                live_fn=live_view_for,
+                evaluate_n=EVAL_N,
+                executor=executor_from_env(),
+                per_session=env_int("GENLIB_JOBS_PER_SESSION", 1, 1, 1000),
+                budget=env_float("GENLIB_JOB_BUDGET", 1e8, 1.0, 1e15),
+                max_seconds=env_float("GENLIB_JOB_MAX_S", 1800.0, 1.0, 7 * 86_400.0),
+            )
         return _DEFAULT
 
 

@@ -23,11 +23,14 @@ from typing import Any
 
 import torch
 
-from genlib import distributions, models
+from genlib import distributions, limits, models
 from genlib.checkpoints import (
     CheckpointError,
     cache_path,
+    discard,
+    file_identity,
     find_checkpoint,
+    is_cache_file,
     load_checkpoint,
     pretrained_dir,
     save_checkpoint,
@@ -54,6 +57,7 @@ __all__ = [
     "freeze",
     "with_defaults",
     "load_trained",
+    "trained_from_state",
     "result_meta",
     "EVAL_N",
     "cached_noise_floor",
@@ -98,7 +102,9 @@ class TargetSpec:
     def __post_init__(self) -> None:
         given = dict(self.params)
         if self.name in distributions.TARGETS:
-            given = with_defaults(distributions.TARGETS.get(self.name), given)
+            factory = distributions.TARGETS.get(self.name)
+            limits.check_kwargs(factory, given, f"{self.name} target")
+            given = with_defaults(factory, given)
         object.__setattr__(self, "params", freeze(given))
 
     def build(self) -> Target2D:
@@ -106,6 +112,20 @@ class TargetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "params": {k: _thaw(v) for k, v in self.params}}
+
+
+def _check_train(cfg: TrainConfig) -> None:
+    """The types of a training config (``TrainConfig`` checks the ranges): ``steps=1.5``,
+    ``seed=2**70`` or ``lr_decay="yes"`` give one ``ValueError`` line."""
+    if not isinstance(cfg, TrainConfig):
+        raise ValueError("train must be a TrainConfig")
+    for name in ("steps", "batch_size", "data_size", "log_every", "snapshot_every", "snapshot_size"):
+        if not isinstance(getattr(cfg, name), int) or isinstance(getattr(cfg, name), bool):
+            raise ValueError(f"{name} must be an integer, got {getattr(cfg, name)!r}")
+    limits.check_seed(cfg.seed)
+    limits.check_float("lr", cfg.lr, 0.0, 1.0, open_lo=True)
+    limits.check_float("ema", cfg.ema, 0.0, 1.0)
+    limits.check_bool("lr_decay", cfg.lr_decay)
 
 
 def with_defaults(factory: Any, given: dict[str, Any]) -> dict[str, Any]:
@@ -133,8 +153,14 @@ class RunSpec:
 
     def __post_init__(self) -> None:
         if self.model in models.MODELS:
-            full = with_defaults(models.MODELS.get(self.model), dict(self.model_params))
+            cls = models.MODELS.get(self.model)
+            limits.check_kwargs(cls, dict(self.model_params), self.model)
+            full = with_defaults(cls, dict(self.model_params))
+            for name, default in getattr(cls, "key_optional", {}).items():
+                if full.get(name) == default:  # added later: at its default, keys stay as shipped
+                    del full[name]
             object.__setattr__(self, "model_params", freeze(full))
+        _check_train(self.train)
 
     @classmethod
     def from_preset(
@@ -151,7 +177,10 @@ class RunSpec:
         tspec = (
             target if isinstance(target, TargetSpec) else TargetSpec(target, freeze(target_params))
         )
-        cfg = TrainConfig().with_overrides(**{**p.train, "seed": seed, **train_overrides})
+        try:
+            cfg = TrainConfig().with_overrides(**{**p.train, "seed": seed, **train_overrides})
+        except TypeError as exc:  # e.g. steps="abc": TrainConfig compares before it checks types
+            raise ValueError(f"invalid training option: {exc}") from None
         return cls(model, tspec, freeze({**p.model, **(model_overrides or {})}), cfg)
 
     def to_dict(self) -> dict[str, Any]:
@@ -241,40 +270,69 @@ def _result_from_meta(meta: Any) -> TrainResult:
         raise CheckpointError(f"invalid checkpoint metadata: {exc}") from None
 
 
-def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -> Trained:
-    """Rebuild the model of ``spec`` from a checkpoint (raises CheckpointError if absent/invalid)."""
-    path = path or find_checkpoint(spec.key())
-    if path is None:
-        raise CheckpointError(f"no checkpoint for {spec.model} on {spec.target.name}")
-    ck = load_checkpoint(path)
+def trained_from_state(
+    spec: RunSpec,
+    state_dict: dict[str, torch.Tensor],
+    meta: Any,
+    source: str = "cache",
+    device: torch.device | None = None,
+    strict: bool = True,
+) -> Trained:
+    """Rebuild the model of ``spec`` from its weights and stored metadata, validated: weights
+    that do not fit, metadata of the wrong types and (``strict``: a stored result) non-finite
+    weights raise ``CheckpointError``."""
     model = build_model(spec)
     try:
-        model.load_state_dict(ck["state_dict"])
+        model.load_state_dict(state_dict)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint does not fit model {spec.model!r}: {exc}") from None
-    if not weights_finite(model):
+    if strict and not weights_finite(model):
         raise CheckpointError(f"checkpoint of {spec.model!r} holds non-finite weights")
-    meta = ck.get("meta", {})
     result = _result_from_meta(meta)
     model.to(device or get_device()).eval()
-    source = "pretrained" if Path(path).parent.resolve() == pretrained_dir().resolve() else "cache"
     metrics = meta.get("metrics")
     if not (
         isinstance(metrics, dict)
-        and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in metrics.items())
+        and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in metrics.items()
+        )
     ):
         metrics = None
     return Trained(spec, model, spec.target.build(), result, source, metrics)
 
 
+def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -> Trained:
+    """Rebuild the model of ``spec`` from a checkpoint (raises CheckpointError if absent/invalid).
+    A cache file must carry its checksum; one that fails any check is discarded (removed unless
+    another process replaced it meanwhile), so the next run retrains it. Shipped presets are
+    never removed."""
+    path = path or find_checkpoint(spec.key())
+    if path is None:
+        raise CheckpointError(f"no checkpoint for {spec.model} on {spec.target.name}")
+    in_cache = is_cache_file(path)
+    identity = file_identity(path)
+    shipped = Path(path).parent.resolve() == pretrained_dir().resolve()
+    try:
+        ck = load_checkpoint(path, require_checksum=in_cache)
+        meta = ck.get("meta", {})
+        source = "pretrained" if shipped else "cache"
+        return trained_from_state(spec, ck["state_dict"], meta, source, device)
+    except CheckpointError:
+        if in_cache:
+            discard(path, identity)
+        raise
+
+
 def cached_run(spec: RunSpec) -> Trained | None:
-    """The pretrained or cached result of ``spec`` if a valid checkpoint exists, else ``None``."""
+    """The pretrained or cached result of ``spec`` if a valid checkpoint exists, else ``None``
+    (a corrupt cache file is discarded: the caller retrains and writes a good one)."""
     if find_checkpoint(spec.key()) is None:
         return None
     try:
         return load_trained(spec)
     except CheckpointError:
-        return None  # a stale or corrupt cache entry: the caller retrains and overwrites
+        return None
 
 
 def prepare(spec: RunSpec) -> tuple[GenerativeModel, Target2D]:

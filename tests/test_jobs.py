@@ -10,7 +10,7 @@ import torch
 
 from genlib.jobs import JobQueue
 from genlib.lab.live import LiveView, live_view_for
-from genlib.runs import RunSpec, run
+from genlib.runs import RunSpec, TargetSpec, run
 
 FAMILY = "autoregressive"  # the fastest family: hundreds of steps per second on one CPU thread
 
@@ -181,7 +181,8 @@ def test_live_frames_do_not_change_the_trained_model(queue):
 
 def test_a_failing_job_says_why(queue):
     q = queue(1)
-    bad = RunSpec.from_preset(FAMILY, "moons", steps=50, model_overrides={"hidden": -3})
+    # the spec's types are valid; the target's factory refuses std = -1 when the job builds it
+    bad = RunSpec.from_preset(FAMILY, TargetSpec("two_peaks", (("std", -1.0),)), steps=50)
     j = q.submit(bad)
     assert j.wait(30)
     assert j.state == "failed" and j.error

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 
 from genlib.distributions.base import TARGETS, Bounds, GaussianMixture, Target2D, register
+from genlib.limits import check_kwargs
 
 # Every module in this package registers its targets on import (adding a target is one file or
 # one decorated definition).
@@ -56,5 +57,8 @@ def names() -> list[str]:
 
 
 def build(name: str, **kwargs) -> Target2D:
-    """Instantiate target ``name`` with its keyword parameters."""
+    """Instantiate target ``name`` with its keyword parameters, checked first
+    (``genlib.limits.check_kwargs``: unknown names, types, finite numbers; one ``ValueError``
+    line); the factory checks the ranges."""
+    check_kwargs(TARGETS.get(name), kwargs, f"{name} target")
     return TARGETS.build(name, **kwargs)

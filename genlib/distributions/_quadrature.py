@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from genlib.distributions.base import LOG_2PI, Target2D, check_alpha_sigma
+from genlib.limits import MAX_SAMPLES
 
 __all__ = [
     "check_alpha_sigma",
@@ -44,31 +45,35 @@ _SQRT2 = math.sqrt(2.0)
 _LOG_SQRT_2PI = 0.5 * LOG_2PI
 #: Nodes whose contribution is provably below exp(-PRUNE) times the largest one are skipped.
 PRUNE = 34.0
+MIN_SCALE = 1e-3  # the smallest noise / standard deviation a target takes
 #: Rows whose linear-space density falls below this are recomputed in log space.
 _TINY = 1e-280
 _CHUNK = 4096
 _MAX_GRID_SIDE = 4096
 
 
-def check_positive(name: str, value: float, lo: float = 0.0, hi: float = math.inf) -> float:
-    """``float(value)`` if ``lo < value <= hi`` (and finite), else ``ValueError``."""
+def check_positive(
+    name: str, value: float, lo: float = 0.0, hi: float = math.inf, tiny: float = MIN_SCALE
+) -> float:
+    """``float(value)`` if ``lo < value <= hi``, finite and at least ``tiny`` (a scale of
+    1e-300 would underflow every density), else ``ValueError``."""
     try:
         v = float(value)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"{name} must be a number, got {value!r}") from err
-    if not (math.isfinite(v) and lo < v <= hi):
-        raise ValueError(f"{name} must be in ({lo}, {hi}], got {value!r}")
+    if isinstance(value, bool) or not (math.isfinite(v) and lo < v <= hi and v >= tiny):
+        raise ValueError(f"{name} must be in [{max(lo, tiny):g}, {hi:g}], got {value!r}")
     return v
 
 
 def check_n(n: int) -> int:
     """Validate a sample count."""
     try:
-        ok = not isinstance(n, bool) and int(n) == n and int(n) >= 0
-    except (TypeError, ValueError):
+        ok = not isinstance(n, bool) and int(n) == n and 0 <= int(n) <= MAX_SAMPLES
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok:
-        raise ValueError(f"sample count must be a non-negative integer, got {n!r}")
+        raise ValueError(f"sample count must be an integer in [0, {MAX_SAMPLES}], got {n!r}")
     return int(n)
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from genlib.limits import MAX_SAMPLES, check_int
 from genlib.registry import Registry
 
 __all__ = [
@@ -138,10 +139,20 @@ class GaussianMixture(Target2D):
             if weights is None
             else torch.as_tensor(weights, dtype=torch.float64)
         )
-        if w.shape != (k,) or bool((w < 0).any()) or float(w.sum()) <= 0:
+        if (
+            w.shape != (k,)
+            or not bool(torch.isfinite(w).all())
+            or bool((w < 0).any())
+            or float(w.sum()) <= 0
+        ):
             raise ValueError("mixture weights must be k non-negative numbers with a positive sum")
-        if bool((variances <= 0).any()):
-            raise ValueError("mixture standard deviations must be positive")
+        if not bool(torch.isfinite(means).all()) or float(means.abs().max()) > 1e4:
+            raise ValueError("mixture means must be finite numbers of size at most 1e4")
+        # finite, positive and neither underflowing (1e-300) nor overflowing (1e308) when squared
+        if not bool(torch.isfinite(variances).all()) or bool(
+            ((variances < 1e-12) | (variances > 1e8)).any()
+        ):
+            raise ValueError("mixture standard deviations must be in [1e-6, 1e4]")
         self.comp = _Components(means, variances.clone(), torch.log(w / w.sum()))
         self.name = name
         if bounds is None:
@@ -167,6 +178,7 @@ class GaussianMixture(Target2D):
         return self.comp.log_weights.exp().float()
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        n = check_int("sample count", n, 0, MAX_SAMPLES)
         if n == 0:  # torch.multinomial refuses n = 0
             return torch.zeros(0, 2)
         idx = torch.multinomial(

@@ -42,6 +42,7 @@ from genlib.distributions._quadrature import (
     gaussian_log_prob,
 )
 from genlib.distributions.base import LOG_2PI, Target2D, autograd_score, register
+from genlib.limits import check_float, check_int
 
 __all__ = ["Pinwheel", "pinwheel"]
 
@@ -73,18 +74,8 @@ class Pinwheel(Target2D):
     ) -> None:
         self.sr = check_positive("pinwheel radial_std", radial_std, 0.0, 1.0)
         self.st = check_positive("pinwheel tangential_std", tangential_std, 0.0, 1.0)
-        if (
-            isinstance(num_classes, bool)
-            or int(num_classes) != num_classes
-            or not (1 <= int(num_classes) <= 32)
-        ):
-            raise ValueError(
-                f"pinwheel num_classes must be an integer in [1, 32], got {num_classes!r}"
-            )
-        self.k = int(num_classes)
-        self.rate = float(rate)
-        if not (math.isfinite(self.rate) and 0.0 <= self.rate <= 1.0):
-            raise ValueError(f"pinwheel rate must be in [0, 1], got {rate!r}")
+        self.k = check_int("pinwheel num_classes", num_classes, 1, 32)
+        self.rate = check_float("pinwheel rate", rate, 0.0, 1.0)
         self.mirror = bool(mirror)
         self.theta = torch.arange(self.k, dtype=torch.float64) * (TWO_PI / self.k)  # (K,)
         self.name = "pinwheel"

@@ -38,8 +38,9 @@ class RingMixture(Target2D):
             or r.numel() > 64
             or not bool(torch.isfinite(r).all())
             or bool((r < 0).any())
+            or bool((r > 1000).any())
         ):
-            raise ValueError("ring radii must be 1 to 64 finite non-negative numbers")
+            raise ValueError("ring radii must be 1 to 64 finite numbers in [0, 1000]")
         self.std = check_positive(f"{name} std", std, 0.0, 10.0)
         w = (
             torch.ones_like(r)

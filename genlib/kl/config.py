@@ -127,7 +127,7 @@ class KLConfig:
             )
         try:
             return distributions.build(self.target, **dict(self.target_params))
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"bad parameters for target {self.target!r}: {exc}") from None
 
     def train_config(self) -> TrainConfig:

@@ -16,6 +16,8 @@ Where results live:
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import threading
 from typing import Any
 
@@ -24,7 +26,16 @@ import streamlit as st
 
 from genlib import viz
 from genlib.checkpoints import CheckpointError, find_checkpoint
-from genlib.jobs import Job, JobQueue, Progress, Work, default_queue
+from genlib.jobs import (
+    BudgetError,
+    Job,
+    JobLimitError,
+    JobQueue,
+    Progress,
+    SessionLimitError,
+    Work,
+    default_queue,
+)
 from genlib.runs import RunSpec, Trained, load_trained
 from genlib.ui.cached import log_density_grid
 from genlib.ui.export import figure
@@ -66,8 +77,38 @@ def job_queue() -> JobQueue:
     return default_queue()
 
 
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def _browser_id() -> str | None:
+    """An id of the browser (shared by its tabs): a hash of the token in Streamlit's XSRF
+    cookie (``2|mask|masked token|time``; the mask changes per response, the token does not).
+    ``None`` where there is no such cookie (AppTest, XSRF off)."""
+    try:
+        raw = st.context.cookies.get(XSRF_COOKIE)
+    except Exception:  # no browser context (AppTest, bare mode)
+        return None
+    if not isinstance(raw, str) or not raw or len(raw) > 200:  # AppTest gives a mock object
+        return None
+    parts = str(raw).strip("\"'").split("|")
+    try:
+        if parts[0] == "2" and len(parts) == 4:
+            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+            token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+        else:
+            token = str(raw).encode()
+    except (binascii.Error, ValueError, ZeroDivisionError):
+        return None
+    return "browser-" + hashlib.sha256(token).hexdigest()[:16]
+
+
 def watcher_id() -> str:
-    """This browser session's id (what ``Job.touch`` records)."""
+    """Who is watching: the browser (all its tabs, from the XSRF cookie) where known, else this
+    session's id. ``Job.touch`` records it and the queue's per-session cap counts jobs by it, so
+    a second tab of the same user does not take a second training slot."""
+    bid = _browser_id()
+    if bid is not None:
+        return bid
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -75,6 +116,15 @@ def watcher_id() -> str:
         return ctx.session_id if ctx is not None else "anon"
     except ImportError:
         return "anon"
+
+
+def _refusal(exc: Exception) -> str:
+    """The page's text for a refused submission (a server limit, or the queue's own message)."""
+    if isinstance(exc, SessionLimitError):
+        return t("common.limit_per_session", n=exc.limit)
+    if isinstance(exc, BudgetError):
+        return t("common.limit_budget", cost=f"{exc.cost:.3g}", budget=f"{exc.budget:.3g}")
+    return t("common.train_error", error=str(exc))
 
 
 def _session_jobs() -> dict[str, Job]:
@@ -264,11 +314,11 @@ def work_panel(key: str, total: int, work: Work, *, page: str) -> Any | None:
         try:
             jobs[key] = job_queue().submit_work(key, total, work, watcher_id())
         except (RuntimeError, ValueError) as exc:
-            st.session_state["_genlib_submit_error"] = str(exc)
+            st.session_state["_genlib_submit_error"] = _refusal(exc)
 
     err = st.session_state.pop("_genlib_submit_error", None)
     if err:
-        st.error(t("common.train_error", error=err))
+        st.error(err, icon=":material/block:")
     st.button(
         t("common.train"),
         type="primary",
@@ -284,11 +334,13 @@ def forget_work(key: str) -> None:
     _session_jobs().pop(key, None)
 
 
-def _submit(spec: RunSpec) -> None:
+def _submit(spec: RunSpec, group: str | None = None) -> None:
     try:
-        job = job_queue().submit(spec, watcher_id())
+        job = job_queue().submit(spec, watcher_id(), group=group)
     except (RuntimeError, ValueError) as exc:
-        st.session_state["_genlib_submit_error"] = str(exc)
+        prev = st.session_state.get("_genlib_submit_error")
+        if not (prev and isinstance(exc, JobLimitError)):  # one notice for a batch's refusals
+            st.session_state["_genlib_submit_error"] = _refusal(exc)
         return
     _session_jobs()[spec.key()] = job
 
@@ -338,7 +390,7 @@ def train_panel(
     touch_session_jobs()
     err = st.session_state.pop("_genlib_submit_error", None)
     if err:
-        st.error(t("common.train_error", error=err))
+        st.error(err, icon=":material/block:")
     job = session_job(spec)
     if job is not None and job.active:
         _live_panel(spec, page)
@@ -365,12 +417,14 @@ def train_panel(
     if res.status == "diverged":
         c1.warning(f"{_source_badge(trained, fresh)} {res.message}", icon=":material/warning:")
     elif res.status == "stopped":
-        idle = job is not None and job.stop_reason == "idle"
-        text = (
-            t("common.source_stopped_idle", steps=res.steps_done)
-            if idle
-            else _source_badge(trained, fresh)
-        )
+        reason = job.stop_reason if job is not None else None
+        if reason == "idle":
+            text = t("common.source_stopped_idle", steps=res.steps_done)
+        elif reason == "limit":
+            minutes = f"{(job_queue().max_seconds or 0) / 60:.0f}"
+            text = t("common.source_stopped_limit", steps=res.steps_done, minutes=minutes)
+        else:
+            text = _source_badge(trained, fresh)
         c1.info(text, icon=":material/stop_circle:")
     else:
         c1.success(_source_badge(trained, fresh), icon=":material/check_circle:")
@@ -412,6 +466,9 @@ def train_many_panel(specs: dict[str, RunSpec], *, page: str) -> dict[str, Train
     """Results for several specs (the Leaderboard): the missing ones can be trained through the
     queue in one click, each with its own progress; returns name -> result (or ``None``)."""
     touch_session_jobs()
+    err = st.session_state.pop("_genlib_submit_error", None)
+    if err:
+        st.error(err, icon=":material/block:")
     found = {name: cached_trained(spec) for name, spec in specs.items()}
     active = {n: s for n, s in specs.items() if (j := session_job(s)) is not None and j.active}
     if active:
@@ -428,8 +485,10 @@ def train_many_panel(specs: dict[str, RunSpec], *, page: str) -> dict[str, Train
     if missing:
 
         def submit_all() -> None:
+            # one click, one slot of this session: the jobs run one after another
+            group = f"{page}:" + ",".join(specs[name].key() for name in missing)
             for name in missing:
-                _submit(specs[name])
+                _submit(specs[name], group)
 
         st.button(
             t("common.train_missing", n=len(missing)),
