@@ -73,6 +73,42 @@ def test_the_identity_fails_with_the_wrong_constant():
     assert abs(resid) > 10 * r["gap_stderr"]
 
 
+def test_trained_is_the_models_own_loss_on_the_same_draws():
+    """``trained`` is the family's training loss itself (``hyvarinen_loss``, ``dsm_loss`` with
+    λ(σ) = σ², the CFM regression on ``path.target_velocity``) at the level, recomputed here from
+    the same draws (x first, then the noise) through the models' own code."""
+    from genlib.models.ncsn import dsm_loss
+    from genlib.models.score_matching import hyvarinen_loss
+    from genlib.rng import randn
+
+    target, n = _target(), 512
+    sm = _model("score_matching")
+    r = lid.objective_gap(sm, target, n, make_generator(5))
+    x = target.sample(n, generator=make_generator(5)).float()
+    assert r["trained"] == pytest.approx(float(hyvarinen_loss(sm.net, x).detach()), rel=1e-5)
+
+    for sigma in (0.05, 0.5):
+        ncsn = _model("ncsn")
+        r = lid.objective_gap(ncsn, target, n, make_generator(6), sigma)
+        g = make_generator(6)
+        x = target.sample(n, generator=g).double()
+        xt = (x + sigma * randn(n, 2, generator=g, dtype=torch.float64)).float()
+        with torch.no_grad():
+            own = dsm_loss(ncsn.score(xt, sigma), xt, x.float(), sigma)
+        assert r["trained"] == pytest.approx(float(own), rel=1e-4), sigma
+
+    fm = _model("flow_matching", path="vp")
+    tau = 0.6
+    r = lid.objective_gap(fm, target, n, make_generator(7), tau)
+    g = make_generator(7)
+    x = target.sample(n, generator=g).double()
+    e = randn(n, 2, generator=g, dtype=torch.float64)
+    xt, u = fm.path.target_velocity(x, torch.full((n,), tau, dtype=torch.float64), e)
+    with torch.no_grad():
+        own = ((fm.velocity(xt.float(), tau).double() - u) ** 2).sum(-1).mean()
+    assert r["trained"] == pytest.approx(float(own), rel=1e-5)
+
+
 def _grid(target, res: int = 400, pad: float = 2.0):
     x0, x1, y0, y1 = (float(b) for b in target.bounds)
     xs = torch.linspace(x0 - pad, x1 + pad, res, dtype=torch.float64)
@@ -155,6 +191,9 @@ def test_bad_input_is_a_clear_error():
         lid.objective_gap(_model("ncsn"), target, 100, make_generator(0), -1.0)
     with pytest.raises(ValueError, match="τ"):
         lid.objective_gap(_model("flow_matching"), target, 100, make_generator(0), 1.5)
+    with pytest.raises(ValueError, match="σ_τ"):  # the straight path has no noise at τ = 1
+        lid.objective_gap(_model("flow_matching", path="straight"), target, 100,
+                          make_generator(0), 1.0)  # fmt: skip
     with pytest.raises(ValueError, match="single-σ"):
         single = _model("ncsn", mode="single", sigma=0.3)
         lid.objective_gap(single, target, 100, make_generator(0), 0.5)
@@ -174,6 +213,29 @@ def test_gap_curve_replays_training():
     # the model handed in is not touched (a copy trains)
     again = lid.objective_gap(model, target, 2000, make_generator(0), 0.5)
     assert again["trained"] == pytest.approx(curve.trained[0])
+
+
+def test_trained_gap_curve_replays_the_run():
+    """For a run with a batch ≤ CURVE_BATCH, no EMA and no learning-rate decay, the replay behind
+    a page's curve IS the run: its last point is the run's model measured on the same sample, its
+    first the run's seeded initial weights (a non-zero run seed and the run's data size)."""
+    from genlib.runs import RunSpec, Trained, build_model
+    from genlib.training import TrainResult, train
+
+    spec = RunSpec.from_preset(
+        "flow_matching", "8gaussians", seed=3, steps=40, batch_size=128, lr_decay=False, ema=0.0,
+        data_size=30_000, model_overrides={"hidden": 32, "depth": 2},
+    )  # fmt: skip
+    target = spec.target.build()
+    model = build_model(spec)
+    train(model, target, spec.train, device=torch.device("cpu"))
+    curve = lid.trained_gap_curve(Trained(spec, model, target, TrainResult()), steps=40)
+    assert curve.source == "replay" and curve.steps[-1] == 40
+    end = lid.objective_gap(model.eval(), target, lid.CURVE_N, make_generator(0))
+    start = lid.objective_gap(build_model(spec).eval(), target, lid.CURVE_N, make_generator(0))
+    assert curve.trained[0] == pytest.approx(start["trained"], rel=1e-6)
+    assert curve.trained[-1] == pytest.approx(end["trained"], rel=1e-6)
+    assert abs(curve.trained[-1] - curve.trained[0]) > 0.05 * abs(curve.trained[0])  # it trained
 
 
 def test_live_frames_carry_the_gap():

@@ -58,6 +58,22 @@ def test_histogram_kl_of_exact_samples_is_small_and_of_a_shifted_cloud_large():
     assert kl_shift > 10 * kl
 
 
+@pytest.mark.parametrize("c", [1.3, 0.8])
+def test_histogram_kl_matches_the_gaussian_closed_form_in_its_direction(c):
+    """p = N(0, σ² I) (two_peaks at distance 0), chain = p's samples scaled by c: the estimate is
+    KL(p‖N(0, c²σ² I)) = d (log c + 1/(2c²) − ½) up to the histogram's floor and binning, and far
+    from the reverse KL (a swapped direction or a lost ½ would show)."""
+    import math
+
+    target = TARGETS.get("two_peaks")(distance=0.0)
+    x = target.sample(200_000, generator=torch.Generator().manual_seed(0))
+    kl, _ = histogram_kl(target, c * x)
+    forward = 2 * (math.log(c) + 1 / (2 * c * c) - 0.5)
+    reverse = 2 * (-math.log(c) + c * c / 2 - 0.5)
+    assert kl == pytest.approx(forward, abs=0.01)
+    assert abs(kl - reverse) > 0.02
+
+
 def test_ula_bias_grows_with_eps_and_mala_removes_it():
     target = TARGETS.get("8gaussians")()
     eps = (0.02, 0.05, 0.1, 0.2)

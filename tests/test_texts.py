@@ -226,6 +226,7 @@ ALLOWED_WORDS = {
     "log", "exp", "max", "min", "det", "diag", "cov", "sin", "cos", "tanh", "softplus",
     "sigmoid", "const", "nats", "nat", "adam", "langevin", "gibbs", "euler", "maruyama",
     "heun", "tweedie", "fisher", "wasserstein", "lipman", "realnvp", "cpu", "gpu", "mlp",
+    "solver",  # DPM-Solver: a method's name, written so in Japanese too
 }  # fmt: skip
 FIGURE_TEXT_KEYS = {"text", "name", "label", "prefix", "suffix", "title", "ticktext"}
 

@@ -157,6 +157,8 @@ def _flow_matching(
     a, s, da, ds = (
         float(c) for c in model.path.coefficients(torch.tensor([tau], dtype=torch.float64))
     )
+    if not (a > 0 and s > 0):  # e.g. the straight path at τ = 1: no noise, no marginal score
+        raise ValueError(f"τ = {tau:g} is outside this path's range (σ_τ and a(τ) must be > 0)")
     e = randn(tuple(x.shape), generator=g, dtype=torch.float64)  # x̃_0 (N, 2)
     x64 = x.double()
     xt = a * x64 + s * e  # x̃ ~ p_τ(x̃|x) p(x)
@@ -297,10 +299,14 @@ def gap_curve(
     batch_size: int = CURVE_BATCH,
     level: float | None = None,
     seed: int = 0,
+    train_seed: int | None = None,
+    data_size: int = 20_000,
 ) -> GapCurve:
     """Train a COPY of ``model`` (in the state given: pass its initial weights) with its own loss
-    for ``steps`` Adam steps of ``batch_size`` and record ``objective_gap`` ``points`` times (step 0
-    included) on one fixed Monte-Carlo sample of ``n`` (seed ``seed``)."""
+    (``genlib.training.train``: seed ``train_seed`` — default ``seed`` — for the ``data_size``
+    training points, the mini-batches and the objective's noise) for ``steps`` Adam steps of
+    ``batch_size`` and record ``objective_gap`` ``points`` times (step 0 included) on one fixed
+    Monte-Carlo sample of ``n`` (seed ``seed``)."""
     from genlib.device import make_generator
     from genlib.training import TrainConfig, train
 
@@ -320,7 +326,8 @@ def gap_curve(
         measure(step)
 
     cfg = TrainConfig(
-        steps=steps, batch_size=int(batch_size), lr=float(lr), seed=seed, data_size=20_000,
+        steps=steps, batch_size=int(batch_size), lr=float(lr),
+        seed=seed if train_seed is None else int(train_seed), data_size=int(data_size),
         log_every=every,
     )  # fmt: skip
     train(work, target, cfg, on_step=on_step, device=torch.device("cpu"))
@@ -339,14 +346,18 @@ def gap_curve(
 def trained_gap_curve(
     trained: Trained, level: float | None = None, steps: int = CURVE_STEPS, seed: int = 0
 ) -> GapCurve:
-    """``gap_curve`` of a result's model family from the run's own seeded initial weights (the
-    run's learning rate, its batch size capped at ``CURVE_BATCH``): what a page shows for a result
-    that has no live frames (pretrained or loaded)."""
+    """``gap_curve`` of a result's model family from the run's own seeded initial weights, with
+    the run's seed (its training data, mini-batches and objective noise), data size and learning
+    rate, its batch size capped at ``CURVE_BATCH``: what a page shows for a result that has no
+    live frames (pretrained or loaded). With a batch ≤ ``CURVE_BATCH`` these are the run's own
+    first ``steps`` steps (its raw weights: an EMA only replaces them at the end), up to its
+    learning-rate decay (the rate 2 % lower by step 300 of a 3000-step run); ``seed`` is the
+    Monte-Carlo sample's."""
     from genlib.runs import build_model
 
     init = build_model(trained.spec)
     cfg = trained.spec.train
     return gap_curve(
         init, trained.target, cfg.lr, steps=steps, batch_size=min(cfg.batch_size, CURVE_BATCH),
-        level=level, seed=seed,
+        level=level, seed=seed, train_seed=cfg.seed, data_size=cfg.data_size,
     )  # fmt: skip

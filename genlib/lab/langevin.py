@@ -316,12 +316,13 @@ def langevin_bias(
     """KL(p‖chain) per ε with the target's EXACT score (and log density for MALA's correction).
 
     ``n`` chains per ε start from exact samples of p, so what is measured is the drift AWAY from
-    p — the bias of the chain's equilibrium — not the time to reach it. All ε run in one batch with
-    the same proposal noise (``step_sizes`` None: ``bias_step_sizes(target)``). After
-    ``steps // 2`` burn-in steps the states of the second half are
-    pooled (every ``thin``-th step) into the histogram of ``histogram_kl``. ``floor``: the estimator's KL
-    for as many i.i.d. samples of p (pooled chain states are correlated, so MALA may sit slightly
-    above it)."""
+    p — the bias of the chain's equilibrium — not the time to reach it. All ε run in one batch
+    from the same starting states (``step_sizes`` None: ``bias_step_sizes(target)``); ULA and MALA
+    called with equally seeded generators draw the same proposal noise and uniforms. After
+    ``steps // 2`` burn-in steps the states of the second half are pooled (every ``thin``-th
+    step) into the histogram of ``histogram_kl`` (chains that left the target's box are dropped
+    from it and counted in ``outside``). ``floor``: the estimator's KL for as many i.i.d. samples
+    of p (pooled chain states are correlated, so MALA may sit slightly above it)."""
     eps = [float(e) for e in (bias_step_sizes(target) if step_sizes is None else step_sizes)]
     if not eps or any(not (0 < e <= 10 and math.isfinite(e)) for e in eps):
         raise ValueError("the step sizes must be numbers in (0, 10]")
