@@ -175,7 +175,7 @@ CASES += [
          lambda: _trained("vae", "moons"), _vae_posterior),
     Case("DRS + MH (20 steps) with D_φ, n = 2000", "gan",
          lambda: _trained("gan", "8gaussians"), _gan_correction("discriminator")),
-    Case("slide's sign vs correct: 2 × 250 steps, exact KL", "rbm",
+    Case("slide's sign vs correct: 2 × 200 steps, exact KL", "rbm",
          lambda: _trained("rbm", "8gaussians"), _rbm_sign),
 ]  # fmt: skip
 

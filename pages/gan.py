@@ -115,4 +115,5 @@ with c1:
 with c2:
     ui.figure(probs, f"{P}_d_probabilities")
 st.caption(T("curves_caption"))
+ui.gan_correction_panel(P, trained)
 ui.page_end(P, trained)

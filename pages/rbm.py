@@ -7,7 +7,7 @@ import streamlit as st
 
 from genlib import ui, viz
 from genlib.lab import rbm as lr
-from genlib.models.rbm import MAX_EXACT_HIDDEN, Sampler
+from genlib.models.rbm import MAX_EXACT_HIDDEN, Sampler, UpdateSign
 from genlib.ui import state as ws
 from genlib.viz import rbm as rv
 
@@ -30,7 +30,8 @@ def extra(preset: dict) -> dict:
     c4, c5 = st.columns(2)
     sigma = ws.number_input(c4, T("sigma"), 0.05, 3.0, value=float(preset["sigma"]), step=0.05, key=f"{P}_sigma")  # fmt: skip
     learn = ws.toggle(c5, T("learn_sigma"), value=bool(preset.get("learn_sigma", False)), key=f"{P}_learn_sigma")  # fmt: skip
-    return {"hidden": int(hidden), "sampler": sampler, "k": int(k), "sigma": float(sigma), "learn_sigma": bool(learn)}  # fmt: skip
+    sign = ws.selectbox(st, T("update_sign"), get_args(UpdateSign), format_func=lambda v: T(f"update_sign_{v}"), key=f"{P}_update_sign", help=T("update_sign_help"))  # fmt: skip
+    return {"hidden": int(hidden), "sampler": sampler, "k": int(k), "sigma": float(sigma), "learn_sigma": bool(learn), "update_sign": sign}  # fmt: skip
 
 
 trained = ui.model_page(P, default_target="8gaussians", extra=extra)
@@ -101,4 +102,5 @@ if rep is not None:
     c1.metric(T("modes_covered"), f"{rep['modes_covered']:.0f} / {rep['modes_total']:.0f}")
     c2.metric(T("near_mode"), f"{rep['fraction_near_mode']:.0%}")
     st.caption(T("modes_caption", r=f"{rep['radius']:.2f}"))
+ui.rbm_sign_panel(P, trained)
 ui.page_end(P, trained)

@@ -91,4 +91,5 @@ with st.expander(T("generation"), icon=":material/animation:"):
     )  # fmt: skip
     ui.figure(fig, f"{P}_generation", data=frames)
     st.caption(T("generation_caption"))
+ui.vae_posterior_panel(P, trained)
 ui.page_end(P, trained)

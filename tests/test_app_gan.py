@@ -17,6 +17,7 @@ PANELS = {
     "fig_gan_evolution",
     "fig_gan_losses",
     "fig_gan_d_probabilities",
+    "fig_gan_8gaussians_correction",  # DRS / MH with D ≈ log p/q (issue 11)
 }
 
 
@@ -92,6 +93,15 @@ def test_gan_page_trains_steps_and_records(app_test, train_in_app, chart_keys):
     assert not at.exception
     assert not any("Steps taken by hand" in i.value for i in at.info)
     assert "fig_gan_slow_motion" not in chart_keys(at)
+
+    # the density ratio in use: SW / floor and acceptance rates per method, then D* from a KDE
+    df = next(d.value for d in at.dataframe if "acceptance rate" in d.value.columns)
+    assert list(df["acceptance rate"])[0] == 1.0 and 0 < df["acceptance rate"].iloc[1] <= 1
+    assert (df["SW / floor"] > 0).all()
+    at.select_slider(key="gan_mh_steps").set_value(5)
+    at.select_slider(key="gan_drs_gamma").set_value(1.0).run()
+    assert not at.exception and not at.error
+    assert "fig_gan_8gaussians_correction" in chart_keys(at)
 
 
 def test_gan_page_non_mixture_target_explains_coverage(app_test, train_in_app, chart_keys):

@@ -19,6 +19,7 @@ PANELS = {
     "fig_rbm_chains_noise",
     "fig_rbm_phases",
     "fig_rbm_negative_history",
+    "fig_rbm_8gaussians_sign",  # the slide's sign as written (issue 11)
 }
 
 
@@ -66,6 +67,12 @@ def test_rbm_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     # CD chains from data, long chains from noise, negative phase over training
     assert len(anims) == 3
     assert any("KL" in str(v) for d in at.dataframe for v in d.value.iloc[:, 0])
-    assert [m.label for m in at.metric] == ["Modes covered", "Samples near a mode"]
+    labels = [m.label for m in at.metric]
+    assert labels[:2] == ["Modes covered", "Samples near a mode"]
+    # the slide's sign: KL grows over the short run, the correct sign lowers it
+    correct, slide = at.metric[2], at.metric[3]
+    assert correct.label.startswith("correct sign") and "slide" in slide.label, labels
+    assert float(slide.value) > float(correct.value)
+    assert slide.delta.startswith("+") and correct.delta.startswith("-")
     at.select_slider(key="rbm_long").set_value(20).run()
     assert not at.exception and not at.error

@@ -17,6 +17,7 @@ PANELS = {
     "fig_vae_elbo_terms",
     "fig_vae_bounds",
     "fig_vae_generation",
+    "fig_vae_posterior",  # the true posterior against the encoder (issue 11)
 }
 
 
@@ -86,7 +87,24 @@ def test_vae_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
         "IWAE K=10",
         "log q_θ(x) (quadrature)",
     ]
+    _check_posterior_panel(at, latent_2d=True)
     at = _train_tiny(at, train_in_app, steps=40, vae_latent_dim=1)
     assert not at.error
     latent = [s for s in _specs(at) if any(tr.get("name") == "μ_φ(x)" for tr in s["data"])]
     assert latent and latent[0]["layout"]["yaxis2"]["title"]["text"] == "σ_φ(x)"
+    _check_posterior_panel(at, latent_2d=False)  # a 1D latent: the two densities as curves
+
+
+def _check_posterior_panel(at, latent_2d: bool):
+    """The posterior panel: log q = ELBO + KL as numbers (the gap within Monte-Carlo error), both
+    posteriors drawn, another data point picked from the list."""
+    metrics = {m.label: m.value for m in at.metric}
+    gap = float(metrics["log q_θ(x) − ELBO − KL"])
+    se = float(metrics["ELBO(x) (Monte Carlo)"].split("±")[1])
+    assert abs(gap) < 4 * se + 0.02, metrics
+    names = {tr.get("name") for s in _specs(at) for tr in s["data"]}
+    assert {"encoder r_φ(z|x)", "true posterior q_θ(z|x)"} <= names
+    assert ("encoder mean μ_φ(x)" in names) == latent_2d
+    at.selectbox(key="vae_post_point").set_value(3).run()
+    assert not at.exception and not at.error
+    assert "log q_θ(x) (quadrature)" in {m.label for m in at.metric}

@@ -397,3 +397,58 @@ def test_trained_chains_phases_coverage_and_landscape():
     land = trained_landscape(trained, (-4.0, 4.0, -4.0, 4.0), 7)
     assert land.hidden == 4 and land.n_components == 16 and land.sigma.shape == (2,)
     np.testing.assert_allclose(land.sigma, trained.model.log_sigma.detach().exp().numpy())
+
+
+# -------------------------------------------------------------------- the slide's sign (issue 11)
+def test_slide_sign_flips_the_update_exactly():
+    """One SGD step with ``update_sign="slide"`` moves every parameter by minus the correct
+    step (same weights, same batch, same negative samples)."""
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    deltas = {}
+    for sign in ("correct", "slide"):
+        m = _rbm(hidden=4, update_sign=sign)
+        before = [p.detach().clone() for p in m.parameters()]
+        opt = torch.optim.SGD(m.parameters(), lr=1e-2)
+        m.train_step(x, [opt], 1, generator=torch.Generator().manual_seed(9))
+        deltas[sign] = [p.detach() - b for p, b in zip(m.parameters(), before, strict=True)]
+    for dc, ds in zip(deltas["correct"], deltas["slide"], strict=True):
+        assert dc.abs().max() > 0
+        torch.testing.assert_close(ds, -dc)
+    with pytest.raises(ValueError):
+        GaussianBernoulliRBM(update_sign="wrong")
+
+
+def test_update_sign_is_in_the_key_only_when_not_default():
+    base = RunSpec.from_preset("rbm", "moons")
+    same = RunSpec.from_preset("rbm", "moons", model_overrides={"update_sign": "correct"})
+    slide = RunSpec.from_preset("rbm", "moons", model_overrides={"update_sign": "slide"})
+    assert base.key() == same.key() != slide.key()
+    assert "update_sign" not in dict(base.model_params)
+    assert dict(slide.model_params)["update_sign"] == "slide"
+    from genlib.runs import build_model
+
+    assert build_model(slide).update_sign == "slide" and build_model(base).update_sign == "correct"
+
+
+def test_sign_comparison_kl_falls_with_the_correct_sign_and_grows_with_the_slides():
+    from genlib.lab.rbm import sign_comparison
+
+    spec = RunSpec.from_preset(
+        "rbm", "8gaussians", model_overrides={"hidden": 4}, steps=60, batch_size=128, data_size=5000
+    )
+    a = sign_comparison(spec, steps=60, every=20, n_kl=1000)
+    b = sign_comparison(spec, steps=60, every=20, n_kl=1000)
+    assert list(a.steps) == [0, 20, 40, 60]
+    for sign in ("correct", "slide"):
+        np.testing.assert_array_equal(a.kl[sign], b.kl[sign])  # seeded: deterministic
+    assert a.kl["correct"][0] == a.kl["slide"][0]  # the same initial weights
+    assert np.all(np.diff(a.kl["slide"]) > 0) and a.kl["slide"][-1] > 2 * a.kl["slide"][0]
+    assert a.kl["correct"][-1] < a.kl["correct"][0]
+    # the exact KL at the start agrees with an independent estimate on other samples
+    from genlib.runs import build_model
+
+    m, target = build_model(spec), spec.target.build()
+    x = target.sample(20000, generator=torch.Generator().manual_seed(77))
+    with torch.no_grad():
+        kl0 = float((target.log_prob(x).double() - m.log_prob(x).double()).mean())
+    assert a.kl["correct"][0] == pytest.approx(kl0, rel=0.05)

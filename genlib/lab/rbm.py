@@ -2,16 +2,18 @@
 the exact 2^H-component mixture on a grid (``RbmLandscape``), block-Gibbs chains as frames, the
 positive vs negative phase of one update, and the negative-phase particles recorded during
 training (``NegativeHistory``, read from the training result's extras so that it survives a
-checkpoint).
+checkpoint), and the slide's sign as written against the correct one (``sign_comparison``: exact
+KL(p‖q_θ) over two short runs).
 
 Pure torch (no streamlit, no plotly); every draw uses the caller's generator.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -21,7 +23,9 @@ from genlib.device import make_generator
 from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds, grid_tensor
 from genlib.metrics import mixture_mode_coverage
-from genlib.models.rbm import MAX_EXACT_HIDDEN, GaussianBernoulliRBM
+from genlib.models.rbm import MAX_EXACT_HIDDEN, GaussianBernoulliRBM, UpdateSign
+from genlib.runs import RunSpec, freeze, prepare
+from genlib.training import train
 
 if TYPE_CHECKING:
     from genlib.runs import Trained
@@ -43,6 +47,11 @@ __all__ = [
     "negative_phase",
     "NegativeHistory",
     "negative_history",
+    "SignComparison",
+    "sign_comparison",
+    "trained_sign_comparison",
+    "SIGN_STEPS",
+    "SIGN_EVERY",
 ]
 
 ChainStart = Literal["data", "noise"]  # where the page's Gibbs chains start
@@ -211,3 +220,79 @@ def live_extra(
         lq = model.log_prob(pts)  # (R²,)
         out.update(grid=lq.detach().float().cpu().numpy(), grid_res=LIVE_GRID, grid_kind="log_q")
     return out
+
+
+# -------------------------------------------------------------------- the slide's sign (2-3)
+SIGN_STEPS = 200  # default length of each short run of ``sign_comparison``
+SIGN_EVERY = 10  # steps between two exact-KL evaluations
+SIGN_KL_POINTS = 2000  # target samples of the exact KL(p‖q_θ) estimate (the same at every step)
+MAX_SIGN_STEPS = 3000
+
+
+@dataclass(frozen=True)
+class SignComparison:
+    """Exact KL(p‖q_θ) over training for each update sign: ``steps (S,)`` (0 = the shared
+    initial weights) and ``kl`` sign -> ``(S,)`` (NaN after a run stopped on a non-finite loss,
+    +inf where q_θ vanished on p's samples); ``status`` sign -> the run's status."""
+
+    steps: np.ndarray
+    kl: dict[str, np.ndarray]
+    status: dict[str, str]
+
+
+def _kl_on(model: GaussianBernoulliRBM, x: Tensor, log_p: Tensor) -> float:
+    """KL(p‖q_θ) ≈ mean(log p(x) − log q_θ(x)) on fixed samples ``x`` of p (exact log q_θ)."""
+    with torch.no_grad():
+        lq = model.log_prob(x.to(model.W.device, model.W.dtype)).double().cpu()
+    kl = float((log_p - lq).mean())
+    return kl if math.isfinite(kl) else float("inf")
+
+
+def sign_comparison(
+    spec: RunSpec,
+    steps: int = SIGN_STEPS,
+    every: int = SIGN_EVERY,
+    n_kl: int = SIGN_KL_POINTS,
+) -> SignComparison:
+    """Train ``spec``'s RBM twice for ``steps`` steps from the same seeded initial weights and the
+    same mini-batches — once with the correct update, once with the slide's sign as written
+    (``update_sign``) — and record the exact KL(p‖q_θ) every ``every`` steps on ``n_kl`` fixed
+    target samples (seeded). Needs H ≤ MAX_EXACT_HIDDEN (the exact density)."""
+    if int(dict(spec.model_params).get("hidden", 0)) > MAX_EXACT_HIDDEN:
+        raise ValueError(f"the exact KL needs hidden <= {MAX_EXACT_HIDDEN}")
+    steps = int(min(max(steps, 1), MAX_SIGN_STEPS))
+    every = int(min(max(every, 1), steps))
+    cfg = replace(spec.train, steps=steps, log_every=every, snapshot_every=0)
+    target = spec.target.build()
+    x = target.sample(int(n_kl), generator=make_generator(spec.train.seed + 101))  # (n, 2)
+    log_p = target.log_prob(x).double()
+    grid = np.arange(0, steps + 1, every)
+    grid = grid if grid[-1] == steps else np.append(grid, steps)
+    kl: dict[str, np.ndarray] = {}
+    status: dict[str, str] = {}
+    for sign in get_args(UpdateSign):
+        params = {**dict(spec.model_params), "update_sign": sign}
+        run_spec = RunSpec(spec.model, spec.target, freeze(params), cfg)
+        model, _ = prepare(run_spec)
+        curve = {0: _kl_on(model, x, log_p)}
+
+        def record(
+            step: int,
+            logs: dict[str, float],
+            m: GaussianBernoulliRBM = model,
+            c: dict[int, float] = curve,
+        ) -> None:
+            c[int(step)] = _kl_on(m, x, log_p)
+
+        res = train(model, target, cfg, on_step=record, device=torch.device("cpu"))
+        kl[sign] = np.array([curve.get(int(s), np.nan) for s in grid], dtype=np.float64)
+        status[sign] = res.status
+    return SignComparison(grid.astype(np.int64), kl, status)
+
+
+def trained_sign_comparison(
+    trained: Trained, steps: int = SIGN_STEPS, every: int = SIGN_EVERY
+) -> SignComparison:
+    """``sign_comparison`` of a trained RBM's spec (its parameters, target and training config;
+    ``steps`` short)."""
+    return sign_comparison(trained.spec, steps, every)

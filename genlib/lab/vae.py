@@ -1,6 +1,8 @@
 """VAE experiments behind the page (lecture 3-2): the decoder manifold (the image of a latent line
 or grid), data and latent space side by side (``VaeView``), and the bound table
-ELBO ≤ IWAE_K ≤ log q_θ(x) (``BoundTable``).
+ELBO ≤ IWAE_K ≤ log q_θ(x) (``BoundTable``), and the true posterior q_θ(z|x) next to the encoder
+r_φ(z|x) on a latent grid with the identity log q_θ(x) = ELBO(x) + KL(r_φ ‖ q_θ(·|x))
+(``vae_posterior``, ``trained_posterior``).
 
 Pure torch (no streamlit, no plotly); random draws use generators seeded from the caller's seed
 or handed in, never the global RNG.
@@ -8,6 +10,7 @@ or handed in, never the global RNG.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -16,10 +19,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from genlib import rng
 from genlib.device import make_generator
 from genlib.distributions.base import Target2D
 from genlib.geometry import Bounds
-from genlib.models.vae import MAX_BOUND_POINTS, MAX_IWAE_K, VAE
+from genlib.models.vae import (
+    MAX_BOUND_POINTS,
+    MAX_IWAE_K,
+    VAE,
+    gaussian_kl_std_normal,
+    gaussian_log_prob,
+)
 
 if TYPE_CHECKING:
     from genlib.runs import Trained
@@ -43,6 +53,16 @@ __all__ = [
     "BoundTable",
     "bound_table",
     "MAX_VIEW_POINTS",
+    "LatentGrid",
+    "VaePosterior",
+    "PosteriorReport",
+    "posterior_window",
+    "vae_posterior",
+    "elbo_estimate",
+    "posterior_points",
+    "trained_posterior",
+    "POSTERIOR_POINTS",
+    "ELBO_SAMPLES",
 ]
 
 MAX_VIEW_POINTS = 5000
@@ -231,3 +251,205 @@ def live_extra(
     per axis (one line for a 1D latent), ``LIVE_LINE_POINTS`` points each. No random draw."""
     lines = decoder_manifold(model, n_lines=LIVE_LINES, n_points=LIVE_LINE_POINTS)
     return {"lines": lines.detach().float().cpu().numpy()}
+
+
+# -------------------------------------------------------------------- the true posterior (3-2)
+#: data points offered by the page's posterior panel (fixed target samples)
+POSTERIOR_POINTS = 6
+POSTERIOR_RES = {1: 1201, 2: 161}  # fine-grid nodes per axis of vae_posterior's default window
+POSTERIOR_EXTENT = 6.0  # the coarse scan covers [−6, 6]^d (prior mass beyond it < 1e-8)
+ELBO_SAMPLES = 16384  # reparametrised latents of the page's Monte-Carlo ELBO
+_SCAN_RES = {1: 2401, 2: 121}
+_SCAN_DROP = 30.0  # nats below the scan's maximum log joint still inside the window
+_MAX_GRID_NODES = 1_000_000
+
+
+@dataclass(frozen=True)
+class LatentGrid:
+    """A rectangular latent grid: per latent axis ``(lo, hi)`` in ``bounds`` (d pairs) with
+    ``res`` nodes per axis; quadrature by the trapezoid rule on it."""
+
+    bounds: tuple[tuple[float, float], ...]
+    res: int
+
+    def __post_init__(self) -> None:
+        d = len(self.bounds)
+        if d not in (1, 2):
+            raise ValueError("a latent grid has 1 or 2 axes")
+        if not (5 <= int(self.res) and int(self.res) ** d <= _MAX_GRID_NODES):
+            raise ValueError(f"res must be ≥ 5 with at most {_MAX_GRID_NODES} nodes")
+        if not all(hi > lo for lo, hi in self.bounds):
+            raise ValueError("each latent axis needs lo < hi")
+
+    def axes(self, device: torch.device | None = None) -> list[Tensor]:
+        """One float64 node vector (res,) per axis."""
+        return [
+            torch.linspace(lo, hi, self.res, dtype=torch.float64, device=device)
+            for lo, hi in self.bounds
+        ]
+
+    def nodes(self, device: torch.device | None = None) -> tuple[list[Tensor], Tensor, Tensor]:
+        """The axes, the nodes ``(G, d)`` (2D: row-major with rows along z₂, as ``geometry.grid``)
+        and their log trapezoid weights ``(G,)`` (Σ exp = the window's volume)."""
+        axes = self.axes(device)
+        logw = []
+        for a in axes:
+            w = torch.full_like(a, float(a[1] - a[0])).log()
+            w[0] = w[-1] = w[0] - math.log(2.0)
+            logw.append(w)
+        if len(axes) == 1:
+            return axes, axes[0].reshape(-1, 1), logw[0]
+        g2, g1 = torch.meshgrid(axes[1], axes[0], indexing="ij")  # (R, R): rows along z₂
+        pts = torch.stack([g1.reshape(-1), g2.reshape(-1)], dim=1)
+        return axes, pts, (logw[1].reshape(-1, 1) + logw[0].reshape(1, -1)).reshape(-1)
+
+
+@dataclass(frozen=True)
+class VaePosterior:
+    """The true posterior q_θ(z|x) ∝ q_Z(z) q_θ(x|z) and the encoder r_φ(z|x) of one data point
+    ``x (2,)`` on a latent grid (numpy): ``axes`` one node vector per latent axis, ``log_post``
+    and ``log_enc`` the two log densities on the nodes (2D latent: ``(R, R)``, rows along z₂;
+    1D: ``(R,)``), ``kl`` = KL(r_φ(·|x) ‖ q_θ(·|x)) and ``log_q`` = log q_θ(x) = log ∫ q_Z q_θ(x|z)
+    dz, both by quadrature on the grid; ``encoder_mass`` = ∫ r_φ over the grid (≈ 1 when the
+    window holds the encoder). Unpacks as ``(log_post, log_enc, kl)``."""
+
+    x: np.ndarray
+    axes: tuple[np.ndarray, ...]
+    log_post: np.ndarray
+    log_enc: np.ndarray
+    kl: float
+    log_q: float
+    encoder_mass: float
+    enc_mean: np.ndarray
+    enc_std: np.ndarray
+
+    def __iter__(self):
+        return iter((self.log_post, self.log_enc, self.kl))
+
+
+def _as_point(x: Tensor | np.ndarray | tuple[float, float]) -> Tensor:
+    xt = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(-1)
+    if xt.numel() != 2 or not bool(torch.isfinite(xt).all()):
+        raise ValueError("x must be one finite 2D point")
+    return xt
+
+
+def _log_joint(model: VAE, z: Tensor, x: Tensor) -> Tensor:
+    """log q_Z(z) + log q_θ(x|z) in float64 for latent nodes ``z (G, d)`` and one ``x (2,)``."""
+    dtype = next(model.parameters()).dtype
+    parts = []
+    for zc in torch.split(z, 65_536):
+        mu, std = model.decode(zc.to(model.device, dtype))  # (g, 2) each
+        parts.append(
+            gaussian_log_prob(x.to(mu.device), mu.double(), std.double()).cpu()
+            + gaussian_log_prob(zc, torch.zeros_like(zc), torch.ones_like(zc))
+        )
+    return torch.cat(parts)  # (G,)
+
+
+@torch.no_grad()
+def posterior_window(
+    model: VAE, x: Tensor | np.ndarray, res: int | None = None, extent: float = POSTERIOR_EXTENT
+) -> LatentGrid:
+    """The grid ``vae_posterior`` uses by default: a coarse scan of [−extent, extent]^d finds where
+    the joint q_Z(z) q_θ(x|z) is within ``_SCAN_DROP`` nats of its maximum; the window covers
+    those nodes and the encoder's mean ± 6σ, padded by one scan cell, with ``res`` nodes per axis
+    (default ``POSTERIOR_RES``)."""
+    d = model.latent_dim
+    xt = _as_point(x)
+    scan = LatentGrid(((-extent, extent),) * d, _SCAN_RES[d])
+    axes, z, _ = scan.nodes()
+    lj = _log_joint(model, z, xt)
+    keep = z[lj > lj.max() - _SCAN_DROP]  # (K, d)
+    mu, std = model.encode(xt.reshape(1, 2).to(model.device, next(model.parameters()).dtype))
+    mu, std = mu[0].double().cpu(), std[0].double().cpu()
+    step = float(axes[0][1] - axes[0][0])
+    lo = torch.minimum(keep.min(0).values, mu - 6 * std) - step
+    hi = torch.maximum(keep.max(0).values, mu + 6 * std) + step
+    bounds = tuple((float(a), float(b)) for a, b in zip(lo, hi, strict=True))
+    return LatentGrid(bounds, int(res or POSTERIOR_RES[d]))
+
+
+@torch.no_grad()
+def vae_posterior(
+    model: VAE, x: Tensor | np.ndarray, grid: LatentGrid | None = None
+) -> VaePosterior:
+    """The true posterior q_θ(z|x) = q_Z(z) q_θ(x|z) / q_θ(x) and the encoder r_φ(z|x) of one
+    point ``x (2,)`` on ``grid`` (default ``posterior_window``): log q_θ(x) by the trapezoid rule
+    of the joint, the posterior normalised by it, and KL(r_φ ‖ q_θ(·|x)) = ∫ r_φ log(r_φ/q_θ(·|x))
+    by the same rule. float64 throughout; no random draw."""
+    xt = _as_point(x)
+    grid = grid or posterior_window(model, xt)
+    if len(grid.bounds) != model.latent_dim:
+        raise ValueError("the grid must have one axis per latent dimension")
+    axes, z, logw = grid.nodes()
+    lj = _log_joint(model, z, xt)  # (G,)
+    log_q = torch.logsumexp(lj + logw, 0)
+    log_post = lj - log_q
+    mu, std = model.encode(xt.reshape(1, 2).to(model.device, next(model.parameters()).dtype))
+    log_enc = gaussian_log_prob(z, mu.double().cpu(), std.double().cpu())  # (G,)
+    r_w = (log_enc + logw).exp()  # r_φ(z) × weight
+    kl = float((r_w * (log_enc - log_post)).sum())
+    shape = (grid.res,) * model.latent_dim
+    return VaePosterior(
+        x=xt.numpy(),
+        axes=tuple(a.numpy() for a in axes),
+        log_post=log_post.reshape(shape).numpy(),
+        log_enc=log_enc.reshape(shape).numpy(),
+        kl=kl,
+        log_q=float(log_q),
+        encoder_mass=float(r_w.sum()),
+        enc_mean=_np(mu[0]),
+        enc_std=_np(std[0]),
+    )
+
+
+@torch.no_grad()
+def elbo_estimate(
+    model: VAE, x: Tensor | np.ndarray, n: int = ELBO_SAMPLES, *, generator: torch.Generator
+) -> tuple[float, float]:
+    """ELBO(x) = ⟨log q_θ(x|z)⟩_{r_φ(z|x)} − KL(r_φ(z|x) ‖ q_Z) of one point: the KL term in
+    closed form, the reconstruction term by ``n`` reparametrised latents drawn with
+    ``generator``. Returns (estimate, its Monte-Carlo standard error)."""
+    n = int(min(max(n, 2), MAX_IWAE_K * 100))
+    xt = _as_point(x)
+    dtype = next(model.parameters()).dtype
+    mu, std = model.encode(xt.reshape(1, 2).to(model.device, dtype))  # (1, d)
+    eps = rng.randn(n, model.latent_dim, generator=generator, device=model.device, dtype=dtype)
+    dec_mu, dec_std = model.decode(mu + std * eps)  # (n, 2)
+    ll = gaussian_log_prob(xt.to(dec_mu.device), dec_mu.double(), dec_std.double())  # (n,)
+    kl = float(gaussian_kl_std_normal(mu.double(), std.double())[0])
+    return float(ll.mean()) - kl, float(ll.std() / math.sqrt(n))
+
+
+@dataclass(frozen=True)
+class PosteriorReport:
+    """What the page shows for one data point: the grid posteriors (``post``) and the identity
+    log q_θ(x) = ELBO(x) + KL(r_φ ‖ q_θ(·|x)) as numbers — ``elbo`` by Monte Carlo over
+    ``elbo_samples`` encoder latents (± ``elbo_se``), ``post.log_q`` and ``post.kl`` by quadrature;
+    ``gap`` = log q_θ(x) − ELBO − KL (zero up to the Monte-Carlo and grid errors)."""
+
+    post: VaePosterior
+    elbo: float
+    elbo_se: float
+    elbo_samples: int
+
+    @property
+    def gap(self) -> float:
+        return self.post.log_q - self.elbo - self.post.kl
+
+
+def posterior_points(trained: Trained, n: int = POSTERIOR_POINTS) -> np.ndarray:
+    """The data points the page offers: ``n`` fixed target samples (seeded), ``(n, 2)``."""
+    return _np(trained.target.sample(int(n), generator=make_generator(21)))
+
+
+def trained_posterior(
+    trained: Trained, index: int = 0, n: int = ELBO_SAMPLES, seed: int = 0
+) -> PosteriorReport:
+    """``vae_posterior`` and the Monte-Carlo ELBO of ``posterior_points(trained)[index]``."""
+    model = trained.model
+    x = posterior_points(trained)[int(index) % POSTERIOR_POINTS]
+    post = vae_posterior(model, x)
+    elbo, se = elbo_estimate(model, x, n, generator=make_generator(seed, model.device))
+    return PosteriorReport(post, elbo, se, int(n))

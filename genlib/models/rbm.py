@@ -23,8 +23,11 @@ Because ⟨∇_θ E_θ(x, h)⟩_{q(h|x)} = ∇_θ E_θ(x) (marginal energy), one
 
     L = (1/N) Σ_i E_θ(x_i) − (1/M) Σ_j E_θ(y_j)       (negative samples y_j held fixed)
 
-whose value (the free-energy gap, data minus model) is logged as ``loss``. The negative samples
-y_j ("MC samples") come from ``sampler``:
+whose value (the free-energy gap, data minus model) is logged as ``loss``. ``update_sign="slide"``
+trains with the slide's sign as written (ascent on L, hence on KL(p‖q_θ); then ``loss`` = −L), to
+show the KL growing; it is left out of a run's key at its default (``key_optional``), so the
+shipped checkpoints keep their names. The negative samples y_j ("MC samples") come from
+``sampler``:
 
 - ``"cd"``: CD-k, k block-Gibbs steps started at the data batch (CD-1 for k = 1);
 - ``"pcd"``: persistent CD, chains that continue from the previous update;
@@ -52,12 +55,16 @@ from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 __all__ = [
     "GaussianBernoulliRBM",
     "Sampler",
+    "UpdateSign",
     "MAX_EXACT_HIDDEN",
     "HISTORY_PARTICLES",
     "all_hidden_states",
 ]
 
 Sampler = Literal["cd", "pcd", "exact"]
+#: "correct": descend L (the rule above); "slide": the slide's transcription as written, θ + ε(⟨∇E⟩_p
+#: − ⟨∇E⟩_q) — ascent on L, i.e. on KL(p‖q_θ) (a demonstration of the flipped sign, the KL grows)
+UpdateSign = Literal["correct", "slide"]
 
 MAX_EXACT_HIDDEN = 16  # 2^16 = 65536 mixture components
 MAX_HIDDEN = 256
@@ -81,6 +88,9 @@ class GaussianBernoulliRBM(GenerativeModel):
 
     name: ClassVar[str] = "rbm"
     section: ClassVar[str] = "2-3"
+    #: parameters added after checkpoints were shipped: at this default they are left out of a
+    #: run's spec and key (``genlib.runs.RunSpec``), any other value is part of both
+    key_optional: ClassVar[dict[str, Any]] = {"update_sign": "correct"}
     presets: ClassVar[dict[str, Preset]] = {
         "fast": Preset(
             model={"hidden": 8, "sampler": "cd", "k": 1, "sigma": 0.5, "learn_sigma": True},
@@ -119,6 +129,7 @@ class GaussianBernoulliRBM(GenerativeModel):
         weight_init: float = 0.5,
         record_every: int = 25,
         init_seed: int | None = None,
+        update_sign: UpdateSign = "correct",
     ) -> None:
         super().__init__()
         if not 1 <= int(hidden) <= MAX_HIDDEN:
@@ -133,6 +144,9 @@ class GaussianBernoulliRBM(GenerativeModel):
             raise ValueError("sigma must be in [0.01, 10]")
         if not 1 <= int(gibbs_steps) <= MAX_GIBBS:
             raise ValueError(f"gibbs_steps must be in [1, {MAX_GIBBS}]")
+        if update_sign not in ("correct", "slide"):
+            raise ValueError(f"update_sign must be 'correct' or 'slide', got {update_sign!r}")
+        self.update_sign: UpdateSign = update_sign
         self.hidden, self.sampler, self.k = int(hidden), sampler, int(k)
         self.gibbs_steps, self.init_scale = int(gibbs_steps), float(init_scale)
         self.record_every = int(record_every)
@@ -308,7 +322,12 @@ class GaussianBernoulliRBM(GenerativeModel):
         """The contrastive free-energy gap (1/N) Σ E_θ(x_i) − (1/M) Σ E_θ(y_j), the negative
         samples drawn with ``generator``; its gradient is the lecture's positive − negative phase."""
         y = self.negative_samples(x, generator)
-        return self.energy(x).mean() - self.energy(y).mean()
+        return self._sign * (self.energy(x).mean() - self.energy(y).mean())
+
+    @property
+    def _sign(self) -> float:
+        """+1: descend the free-energy gap (the correct rule); −1: the slide's sign (ascend it)."""
+        return -1.0 if self.update_sign == "slide" else 1.0
 
     def train_step(
         self,
@@ -331,7 +350,7 @@ class GaussianBernoulliRBM(GenerativeModel):
             self._negative_history.append((step, y[:HISTORY_PARTICLES].detach().cpu()))
         opt.zero_grad(set_to_none=True)
         e_data, e_model = self.energy(x).mean(), self.energy(y).mean()
-        loss = e_data - e_model
+        loss = self._sign * (e_data - e_model)  # ``update_sign="slide"``: the gap ascended
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.parameters(), self.grad_clip)
         opt.step()

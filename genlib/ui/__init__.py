@@ -62,6 +62,7 @@ from genlib.ui.panels import (
     sample_model,
 )
 from genlib.ui.points import parse_points, points_from_image
+from genlib.ui.proofs_models import gan_correction_panel, rbm_sign_panel, vae_posterior_panel
 from genlib.ui.state import url_notice
 from genlib.ui.widgets import (
     preset_description,
@@ -130,4 +131,7 @@ __all__ = [
     "forward_process",
     "parse_points",
     "points_from_image",
+    "vae_posterior_panel",
+    "gan_correction_panel",
+    "rbm_sign_panel",
 ]

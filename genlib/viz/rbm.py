@@ -31,6 +31,8 @@ from genlib.viz.core import (
 from genlib.viz.fields import contour_trace, density_trace
 
 __all__ = [
+    "SIGN_LABELS",
+    "sign_figure",
     "LABELS",
     "energy_trace",
     "free_energy_figure",
@@ -189,3 +191,38 @@ def phases_figure(
         )  # fmt: skip
     style(fig, title=title)
     return square_layout(fig, bounds)
+
+
+SIGN_LABELS: dict[str, str] = {
+    "correct": "correct sign: θ − ε(⟨∇E⟩_p − ⟨∇E⟩_q)",
+    "slide": "slide's sign: θ + ε(⟨∇E⟩_p − ⟨∇E⟩_q)",
+    "kl": "KL(p‖q_θ) [nats]",
+    "step": "training step",
+}
+
+
+def sign_figure(
+    steps: Any,
+    kl: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str] | None = None,
+    height: int = 360,
+) -> go.Figure:
+    """Exact KL(p‖q_θ) against the step for each update sign (``kl``: sign -> values), log y."""
+    lab = {**SIGN_LABELS, **(labels or {})}
+    fig = go.Figure()
+    colours = {"correct": PALETTE[2], "slide": PALETTE[1]}
+    for sign, values in kl.items():
+        y = np.asarray(values, dtype=np.float64)
+        y = np.where(np.isfinite(y) & (y > 0), y, np.nan)
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(steps, dtype=np.float64), y=y, mode="lines+markers",
+                name=lab.get(sign, sign), line={"color": colours.get(sign), "width": 2.5},
+                marker={"size": 5},
+            )
+        )  # fmt: skip
+    style(fig, height=height)
+    fig.update_xaxes(title={"text": lab["step"]}, gridcolor="#eceff3")
+    fig.update_yaxes(title={"text": lab["kl"]}, type="log", gridcolor="#eceff3")
+    return fig
