@@ -286,14 +286,18 @@ def load_checkpoint(
 
 
 # --- cleaning -------------------------------------------------------------------------------------
-def discard(path: str | Path, identity: tuple[int, int, int, int] | None = None) -> bool:
+_ANY: Any = object()  # ``discard`` without an identity: whatever file is there
+
+
+def discard(path: str | Path, identity: tuple[int, int, int, int] | None = _ANY) -> bool:
     """Remove a corrupt cache file so the next run retrains it. Shipped presets are never
     removed, nor a file that changed since ``identity`` was taken (another process replaced it
-    with a good one meanwhile). Returns whether it was removed."""
+    with a good one meanwhile; ``None``: there was no file then, so a file there now is
+    another process's and is kept). Returns whether it was removed."""
     p = Path(path)
     if not is_cache_file(p):
         return False
-    if identity is not None and file_identity(p) != identity:
+    if identity is not _ANY and (identity is None or file_identity(p) != identity):
         return False
     try:
         p.unlink()

@@ -238,8 +238,13 @@ class RayExecutor:
         self.gpus_per_job = max(0.0, min(float(want), 1.0)) if gpus > 0 else 0.0
 
     def slots(self) -> int | None:
-        """Trainings at once by default: the cluster's CPUs (one per training)."""
-        return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        """Trainings at once by default: the cluster's CPUs (one per training), or fewer when
+        each takes a GPU share (more would wait for a GPU while their jobs look running)."""
+        res = self.ray.cluster_resources()
+        n = int(res.get("CPU", 1))
+        if self.gpus_per_job > 0:
+            n = min(n, int(res.get("GPU", 0.0) / self.gpus_per_job + 1e-9))
+        return max(1, n)
 
     def _actor(self) -> Any:
         if self._actor_cls is None:

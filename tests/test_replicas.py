@@ -217,6 +217,8 @@ def test_discard_keeps_a_file_another_replica_replaced_meanwhile(store):
     model = build_model(s)
     save_checkpoint(path, model.state_dict(), s.to_dict(), GOOD_META)  # the other replica
     assert not discard(path, seen) and path.exists()
+    # no file when the reader looked (another replica discarded it): the new one is kept too
+    assert not discard(path, None) and path.exists()
     assert load_trained(s).source == "cache"
     assert discard(path, file_identity(path)) and not path.exists()
 
