@@ -72,3 +72,16 @@ def test_stop_keeps_a_stopped_result(app_test):
     assert "Stopped by you after" in text
     assert _has(at, f"{P}_retrain") and not _has(at, f"{P}_train")
     assert at.get("plotly_chart")  # panels of the partial model
+
+
+def test_misconfigured_executor_gives_a_message_not_a_traceback(app_test, monkeypatch):
+    """A mistyped ``GENLIB_EXECUTOR`` (an admin's error) stops a model page with a clear message."""
+    from genlib.jobs import reset_default_queue
+
+    monkeypatch.setenv("GENLIB_EXECUTOR", "rya")
+    reset_default_queue()
+    at = app_test(page="pages/gan.py")
+    assert not at.exception, at.exception
+    assert any("misconfigured" in e.value and "GENLIB_EXECUTOR" in e.value for e in at.error)
+    monkeypatch.delenv("GENLIB_EXECUTOR")
+    reset_default_queue()

@@ -73,8 +73,14 @@ def forget_loaded() -> None:
 
 
 def job_queue() -> JobQueue:
-    """The server's job queue (one per process)."""
-    return default_queue()
+    """The server's job queue (one per process). A misconfigured executor (``GENLIB_EXECUTOR``,
+    Ray missing or unreachable) stops the page with a clear message instead of a traceback."""
+    try:
+        return default_queue()
+    except (ValueError, RuntimeError, ImportError, ConnectionError) as exc:
+        st.error(t("common.queue_config_error", error=str(exc)), icon=":material/error:")
+        st.stop()
+        raise  # unreachable: st.stop() raises
 
 
 XSRF_COOKIE = "_streamlit_xsrf"
