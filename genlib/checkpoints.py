@@ -51,6 +51,7 @@ __all__ = [
     "cache_dir",
     "cache_path",
     "pretrained_dir",
+    "checkpoint_candidates",
     "find_checkpoint",
     "is_cache_file",
     "file_identity",
@@ -96,12 +97,15 @@ def cache_path(key: str) -> Path:
     return cache_dir() / f"{key}.pt"
 
 
+def checkpoint_candidates(key: str) -> list[Path]:
+    """The existing files that may hold ``key``: the shipped preset first, then the cache."""
+    return [p for p in (pretrained_dir() / f"{key}.pt", cache_path(key)) if p.is_file()]
+
+
 def find_checkpoint(key: str) -> Path | None:
     """The shipped pretrained checkpoint or the cached one for ``key``, if any."""
-    for p in (pretrained_dir() / f"{key}.pt", cache_path(key)):
-        if p.is_file():
-            return p
-    return None
+    found = checkpoint_candidates(key)
+    return found[0] if found else None
 
 
 def is_cache_file(path: str | Path) -> bool:

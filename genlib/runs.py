@@ -27,6 +27,7 @@ from genlib import distributions, limits, models
 from genlib.checkpoints import (
     CheckpointError,
     cache_path,
+    checkpoint_candidates,
     discard,
     file_identity,
     find_checkpoint,
@@ -307,9 +308,17 @@ def load_trained(spec: RunSpec, path=None, device: torch.device | None = None) -
     A cache file must carry its checksum; one that fails any check is discarded (removed unless
     another process replaced it meanwhile), so the next run retrains it. Shipped presets are
     never removed."""
-    path = path or find_checkpoint(spec.key())
     if path is None:
-        raise CheckpointError(f"no checkpoint for {spec.model} on {spec.target.name}")
+        # the shipped preset first, then the cache: a damaged preset must not hide a good cache file
+        paths = checkpoint_candidates(spec.key())
+        if not paths:
+            raise CheckpointError(f"no checkpoint for {spec.model} on {spec.target.name}")
+        for candidate in paths[:-1]:
+            try:
+                return load_trained(spec, candidate, device)
+            except CheckpointError:
+                pass
+        path = paths[-1]
     in_cache = is_cache_file(path)
     identity = file_identity(path)
     shipped = Path(path).parent.resolve() == pretrained_dir().resolve()

@@ -208,6 +208,25 @@ def test_shipped_presets_need_no_checksum_and_are_never_removed(tmp_path, monkey
     assert (shipped / f"{bad.key()}.pt").exists()  # a shipped file is never deleted
 
 
+def test_a_damaged_shipped_preset_does_not_hide_a_good_cache_file(tmp_path, monkeypatch, store):
+    """The preset is tried first; when it is damaged the cache file (trained once) is served,
+    instead of a retrain on every visit."""
+    shipped = tmp_path / "pretrained"
+    shipped.mkdir()
+    monkeypatch.setenv("GENLIB_PRETRAINED", str(shipped))
+    s = spec(4)
+    trained = run(s)
+    assert trained.result.status == "ok" and ck.cache_path(s.key()).is_file()
+    (shipped / f"{s.key()}.pt").write_bytes(b"garbage")
+    again = cached_run(s)
+    assert again is not None and again.source == "cache"
+    for a, b in zip(
+        again.model.state_dict().values(), trained.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert (shipped / f"{s.key()}.pt").read_bytes() == b"garbage"  # never deleted
+
+
 def test_discard_keeps_a_file_another_replica_replaced_meanwhile(store):
     s = spec(4)
     path = cache_path(s.key())
