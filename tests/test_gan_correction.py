@@ -87,3 +87,24 @@ def test_corrections_draw_only_from_the_generator():
     d = lg.mh_correct(propose, log_ratio, 300, 10, torch.Generator().manual_seed(5))
     assert torch.equal(a[0], b[0]) and a[1] == b[1] and torch.equal(c[0], d[0])
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_mh_acceptance_is_turners_formula_in_probabilities():
+    """Turner et al. write α = min(1, (D(x_k)^{-1} − 1) / (D(x')^{-1} − 1)) with D = σ(logit) the
+    discriminator's probability; with logits d it is min(1, e^{d' − d_k})."""
+    g = torch.Generator().manual_seed(4)
+    d_cur = 3 * torch.randn(200, generator=g, dtype=torch.float64)
+    d_new = 3 * torch.randn(200, generator=g, dtype=torch.float64)
+    p_cur, p_new = torch.sigmoid(d_cur), torch.sigmoid(d_new)
+    turner = ((1 / p_cur - 1) / (1 / p_new - 1)).clamp(max=1.0)
+    assert torch.allclose(lg.mh_acceptance(d_cur, d_new), turner, rtol=1e-9, atol=1e-12)
+
+
+def test_drs_acceptance_is_azadis_formula():
+    """σ(F) with F = D̃ − D̃_M − log(1 − e^{D̃ − D̃_M − ε}) − γ, by hand with math (ε = 1e-6)."""
+    eps, log_m = 1e-6, 0.7
+    for d, gamma in ((-2.0, 1.5), (-0.3, -1.0), (0.2, 0.5), (0.7, 0.0)):
+        f = d - log_m - math.log(1 - math.exp(d - log_m - eps)) - gamma
+        hand = 1 / (1 + math.exp(-f))
+        got = float(lg.drs_accept_prob(torch.tensor([d], dtype=torch.float64), log_m, gamma, eps))
+        assert got == pytest.approx(hand, rel=1e-9)

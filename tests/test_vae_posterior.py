@@ -6,19 +6,15 @@ log q_θ(x) by the model's own quadrature on another grid."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from genlib.checkpoints import load_checkpoint
 from genlib.lab import vae as lv
 from genlib.models.vae import VAE
-from genlib.runs import RunSpec, TargetSpec, freeze, load_trained
+from genlib.runs import RunSpec, TargetSpec, freeze, run
 from genlib.training import TrainConfig
-
-PRETRAINED = Path(__file__).resolve().parent.parent / "assets" / "pretrained"
 
 A = torch.tensor([[1.2, 0.4], [-0.3, 0.8]], dtype=torch.float64)
 C = torch.tensor([0.3, -0.2], dtype=torch.float64)
@@ -107,21 +103,25 @@ def test_a_wrong_posterior_is_caught():
     assert abs(post.log_q - log_q) > 1e-2 or abs(post.kl - kl) > 1e-2
 
 
+#: a small VAE trained in the test (seeded, ~1 s on one thread): independent of the presets and of
+#: the shipped checkpoints, which change with them
+SMALL_VAE = RunSpec(
+    "vae",
+    TargetSpec("moons", freeze({})),
+    freeze({"latent_dim": 2, "hidden": 64, "depth": 2, "decoder_var": "shared",
+            "decoder_std": 0.1}),
+    TrainConfig(steps=600, batch_size=256, lr=3e-3, seed=0, data_size=5000, lr_decay=True),
+)  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def trained_vae():
-    """A shipped VAE trained on moons (rebuilt from the spec stored in the checkpoint, so the test
-    does not depend on the current preset's key)."""
-    for path in sorted(PRETRAINED.glob("*.pt")):
-        s = load_checkpoint(path)["spec"]
-        if s["model"] == "vae" and s["target"]["name"] == "moons":
-            spec = RunSpec(
-                "vae",
-                TargetSpec("moons", freeze(s["target"]["params"])),
-                freeze(s["model_params"]),
-                TrainConfig(**s["train"]),
-            )
-            return load_trained(spec, path=path, device=torch.device("cpu"))
-    pytest.skip("no shipped VAE trained on moons")
+    """A VAE trained on moons for a few hundred seeded steps (no cache, no shipped checkpoint),
+    evaluated on the CPU like the test's inputs."""
+    trained = run(SMALL_VAE, use_cache=False)
+    assert trained.result.status == "ok", trained.result.message
+    trained.model.cpu().eval()
+    return trained
 
 
 def test_trained_vae_log_q_equals_elbo_plus_kl(trained_vae):
@@ -138,7 +138,8 @@ def test_trained_vae_log_q_equals_elbo_plus_kl(trained_vae):
         elbo, se = lv.elbo_estimate(m, x, 400_000, generator=torch.Generator().manual_seed(i))
         assert se < 3e-3
         assert abs(post.log_q - elbo - post.kl) < 1e-2, (post.log_q, elbo, post.kl)
-        assert post.kl > 0 and post.encoder_mass == pytest.approx(1.0, abs=1e-4)
+        # the KL is well above the tolerance, so the identity fails without it
+        assert post.kl > 3e-2 and post.encoder_mass == pytest.approx(1.0, abs=1e-4)
         total = np.trapezoid(
             np.trapezoid(np.exp(post.log_post), post.axes[0], axis=1), post.axes[1]
         )

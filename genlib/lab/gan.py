@@ -563,8 +563,12 @@ def correction_report(
     )
     y_mh, acc_mh = mh_correct(propose, log_ratio, n, mh_steps, generator)
     ref = reference.detach().cpu()
+    # SW draws its projections on the CPU: a generator on the model's device (CUDA) seeds a CPU one
+    sw_gen = generator
+    if generator.device.type != "cpu":
+        sw_gen = make_generator(int(rng.randint(0, 2**62, (1,), generator=generator)))
     sw = {
-        k: sliced_wasserstein(v.detach().cpu(), ref, generator=generator)
+        k: sliced_wasserstein(v.detach().cpu(), ref, generator=sw_gen)
         for k, v in (("before", before), ("drs", y_drs), ("mh", y_mh))
     }
     as_np = lambda t: t.detach().double().cpu().numpy()  # noqa: E731
