@@ -5,13 +5,25 @@ Shapes: points ``x`` are ``(N, D)``; times ``t`` are ``(N,)`` or a scalar (broad
 
 from __future__ import annotations
 
+import functools
 import math
+import os
+from collections.abc import Callable
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["MLP", "SinusoidalEmbedding", "FourierFeatures", "TimeMLP", "make_activation"]
+__all__ = [
+    "MLP",
+    "SinusoidalEmbedding",
+    "FourierFeatures",
+    "TimeMLP",
+    "make_activation",
+    "FastMLP",
+    "sampling_dtype",
+    "SAMPLING_CHUNK",
+]
 
 Activation = Literal["silu", "relu", "gelu", "tanh", "leaky_relu", "softplus"]
 
@@ -133,3 +145,131 @@ class TimeMLP(nn.Module):
         tt = _as_batch_times(t, x.shape[0], x)
         h = self.inp(x) + self.first_layer_bias(tt)  # (N, hidden)
         return self.body(self.act(h))
+
+
+# -- sampling-time evaluation ------------------------------------------------------------------
+
+#: rows per chunk of a sampling-time network evaluation on the CPU: a (2500, 128) float32
+#: activation (1.3 MB) stays in the L2 cache; measured 1.5-3x faster than 10k rows at once
+SAMPLING_CHUNK = 2500
+
+
+@functools.cache
+def _cpu_has_native_bf16() -> bool:
+    check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return bool((check is not None and check()) or (amx is not None and amx()))
+    except RuntimeError:  # pragma: no cover - exotic builds
+        return False
+
+
+def sampling_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype of the hidden layers of a sampling-time network evaluation on ``device``:
+    bfloat16 on a CPU with native bf16 instructions (AVX512-BF16 or AMX; ≈2-3x faster matmuls,
+    samplers' SW/floor measured unchanged, see benchmarks/bench_samplers.py), else float32.
+    ``GENLIB_SAMPLING_BF16=0`` forces float32, ``=1`` forces bf16 on the CPU. A capability check,
+    never a timing, so the same machine always draws the same samples for a seed."""
+    if torch.device(device).type != "cpu":
+        return torch.float32
+    flag = os.environ.get("GENLIB_SAMPLING_BF16", "auto").strip().lower()
+    if flag in ("0", "false", "no", "off"):
+        return torch.float32
+    if flag in ("1", "true", "yes", "on"):
+        return torch.bfloat16
+    return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
+
+
+def _inplace_activation(act: nn.Module) -> Callable[[Tensor], Tensor]:
+    if isinstance(act, nn.SiLU):
+        return lambda h: nn.functional.silu(h, inplace=True)
+    if isinstance(act, nn.ReLU):
+        return torch.relu_
+    if isinstance(act, nn.Tanh):
+        return torch.tanh_
+    return act
+
+
+class FastMLP:
+    """A no-autograd evaluator of a chain of ``nn.Linear`` layers with one activation between
+    them, built from a network's CURRENT weights at sampling time (nothing is stored on the
+    model, no state_dict changes): (N, dim_in) [+ a first-layer bias] -> (N, dim_out).
+
+    - the first layer (dim_in -> hidden, with the folded time bias added to its pre-activation)
+      and the last layer (hidden -> dim_out) run in float32, so inputs and outputs keep float32
+      precision; the hidden × hidden layers run in ``dtype`` (``sampling_dtype``: bf16 on CPUs
+      with native bf16) with float32 accumulation;
+    - rows are processed in chunks of ``chunk`` (cache-sized; ``None``: all at once, e.g. on a
+      GPU); chunking does not change the result beyond float rounding (rows do not interact);
+    - activations are applied in place.
+    """
+
+    def __init__(
+        self,
+        linears: list[nn.Linear],
+        activation: nn.Module,
+        dtype: torch.dtype = torch.float32,
+        chunk: int | None = SAMPLING_CHUNK,
+    ) -> None:
+        if not linears:
+            raise ValueError("FastMLP needs at least one linear layer")
+        self.dtype = dtype
+        self.chunk = chunk
+        self.act = _inplace_activation(activation)
+        with torch.no_grad():
+            params = [(lin.weight.detach().T, lin.bias.detach()) for lin in linears]
+            # (in, out) weights; hidden × hidden layers cast once here
+            self.first = (params[0][0].contiguous(), params[0][1])
+            self.middle = [(w.to(dtype).contiguous(), b.to(dtype)) for w, b in params[1:-1]]
+            self.last = (params[-1][0].contiguous(), params[-1][1]) if len(params) > 1 else None
+
+    @classmethod
+    def of_mlp(
+        cls, mlp: MLP, dtype: torch.dtype = torch.float32, chunk: int | None = SAMPLING_CHUNK
+    ):
+        """The evaluator of an ``MLP``."""
+        layers = list(mlp.net)
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
+        acts = [m for m in layers if not isinstance(m, nn.Linear)]
+        return cls(linears, acts[0] if acts else nn.Identity(), dtype, chunk)
+
+    @classmethod
+    def of_time_mlp(
+        cls, net: TimeMLP, dtype: torch.dtype = torch.float32, chunk: int | None = SAMPLING_CHUNK
+    ):
+        """The evaluator of a ``TimeMLP`` without its time path: call it with
+        ``bias=net.first_layer_bias(t)`` (``(1, hidden)`` for one t, or ``(N, hidden)``)."""
+        body = [m for m in net.body.net if isinstance(m, nn.Linear)]
+        return cls([net.inp, *body], net.act, dtype, chunk)
+
+    @staticmethod
+    def default_chunk(device: torch.device | str) -> int | None:
+        """``SAMPLING_CHUNK`` rows on the CPU, all rows at once elsewhere (a GPU wants width)."""
+        return SAMPLING_CHUNK if torch.device(device).type == "cpu" else None
+
+    def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
+        n = x.shape[0]
+        if self.chunk is None or n <= self.chunk:
+            return self._run(x, bias)
+        per_row = bias is not None and bias.ndim == 2 and bias.shape[0] == n and n > 1
+        outs = []
+        for start in range(0, n, self.chunk):
+            stop = min(start + self.chunk, n)
+            outs.append(self._run(x[start:stop], bias[start:stop] if per_row else bias))
+        return torch.cat(outs)
+
+    def _run(self, x: Tensor, bias: Tensor | None) -> Tensor:
+        w, b = self.first
+        h = torch.addmm(b, x, w)  # (n, hidden) float32
+        if bias is not None:
+            h += bias
+        if self.last is None:
+            return h
+        h = self.act(h)
+        if self.middle:
+            h = h.to(self.dtype)
+            for w, b in self.middle:
+                h = self.act(torch.addmm(b, h, w))
+            h = h.float()
+        w, b = self.last
+        return torch.addmm(b, h, w)  # (n, dim_out) float32

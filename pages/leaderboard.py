@@ -28,7 +28,9 @@ with ui.controls():
 specs = {
     name: RunSpec.from_preset(name, target, preset=preset, seed=seed) for name in models.names()
 }
-found = ui.train_many_panel(specs, page=PAGE)
+# a spinner at once while the results load (the first visitor loads ten checkpoints)
+with st.spinner(ui.t("common.computing"), show_time=True):
+    found = ui.train_many_panel(specs, page=PAGE)
 missing = [name for name, tr in found.items() if tr is None]
 if missing:
     st.info(ui.t("leaderboard.missing", models=", ".join(missing)))
@@ -77,17 +79,20 @@ else:
     st.caption(ui.t("leaderboard.note"))
     st.subheader(ui.t("leaderboard.gallery"))
     names = [n for n, tr in found.items() if tr is not None]
-    real = ui.target_samples(target, 600)
-    tb = ui.target_bounds(target)
-    for row in range(0, len(names), 5):
-        cols = st.columns(5)
-        for col, name in zip(cols, names[row : row + 5], strict=False):
-            q = ui.sample_model(found[name], 600)
-            fig = viz.scatter({"p": real, name: q}, tb, size=2.5, height=260)
-            fig.update_layout(showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
-            fig.update_layout(title={"text": name, "font": {"size": 14}})
-            fig.update_xaxes(title=None, showticklabels=False)
-            fig.update_yaxes(title=None, showticklabels=False)
-            col.plotly_chart(fig, key=f"{PAGE}_gallery_{name}", config={"displayModeBar": False})
+    with st.spinner(ui.t("common.computing"), show_time=True):
+        real = ui.target_samples(target, 600)
+        tb = ui.target_bounds(target)
+        for row in range(0, len(names), 5):
+            cols = st.columns(5)
+            for col, name in zip(cols, names[row : row + 5], strict=False):
+                q = ui.sample_model(found[name], 600)
+                fig = viz.scatter({"p": real, name: q}, tb, size=2.5, height=260)
+                fig.update_layout(showlegend=False, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+                fig.update_layout(title={"text": name, "font": {"size": 14}})
+                fig.update_xaxes(title=None, showticklabels=False)
+                fig.update_yaxes(title=None, showticklabels=False)
+                col.plotly_chart(
+                    fig, key=f"{PAGE}_gallery_{name}", config={"displayModeBar": False}
+                )
 
 ui.theory(PAGE)

@@ -22,8 +22,9 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from genlib.limits import check_model_size
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.nn import Activation, TimeMLP
+from genlib.nn import Activation, FastMLP, TimeMLP, sampling_dtype
 from genlib.processes.ddpm import DDPMSchedule, ScheduleKind
 from genlib.rng import randint, randn, randn_like
 from genlib.samplers.ancestral import EpsFn, VarianceKind, ddpm_ancestral
@@ -63,8 +64,7 @@ class DDPM(GenerativeModel):
         super().__init__()
         if variance not in ("beta", "beta_tilde"):
             raise ValueError("variance must be 'beta' or 'beta_tilde'")
-        if not (2 <= T <= 4000):
-            raise ValueError("T must be in [2, 4000]")
+        check_model_size(hidden=hidden, depth=depth, embed_dim=embed_dim, T=T)
         self.schedule = DDPMSchedule(schedule, int(T))
         self.T = int(T)
         self.variance = variance
@@ -137,15 +137,24 @@ class DDPM(GenerativeModel):
         return ((eps - pred) ** 2).sum(-1).mean()
 
     # -- sampling -----------------------------------------------------------------------------
-    def eps_fn(self) -> EpsFn:
-        """A sampling-time ε̂(x, t) with the time embedding folded into a precomputed bias."""
+    def eps_fn(self, dtype: torch.dtype = torch.float32) -> EpsFn:
+        """A sampling-time ε̂(x, t) with the time embedding folded into a precomputed bias (one
+        ``(1, hidden)`` row per t, computed from the current weights) and the network evaluated
+        by ``FastMLP`` (hidden layers in ``dtype``; float32: equal to ``eps`` to float rounding).
+        An ``eps`` set on the instance (an exact predictor) is used as is."""
+        if "eps" in self.__dict__:
+            return self.__dict__["eps"]
         with torch.no_grad():
             table = self._bias_table()  # (T, hidden)
+        fast = FastMLP.of_time_mlp(self.net, dtype, chunk=self._chunk())
 
         def fn(x: Tensor, t: int) -> Tensor:
-            return self._eps_with_bias(x, table[t - 1])
+            return fast(x, table[t - 1 : t])
 
         return fn
+
+    def _chunk(self) -> int | None:
+        return FastMLP.default_chunk(self.device)
 
     @torch.no_grad()
     def trajectory(
@@ -154,7 +163,12 @@ class DDPM(GenerativeModel):
         """x_T ~ N(0, I) → x_0 by ancestral sampling, with x̂_0 per frame; ``ts`` are the t's."""
         x_T = randn(n, 2, generator=generator, device=self.device)
         return ddpm_ancestral(
-            self.eps_fn(), self.schedule, x_T, generator, num_frames, self.variance
+            self.eps_fn(sampling_dtype(self.device)),
+            self.schedule,
+            x_T,
+            generator,
+            num_frames,
+            self.variance,
         )
 
     @torch.no_grad()

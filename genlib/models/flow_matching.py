@@ -23,11 +23,17 @@ from torch import Tensor
 from genlib.distributions.base import Target2D
 from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.models.sde import stratified_times, time_net
-from genlib.nn import TimeMLP
+from genlib.models.sde import single_time, stratified_times, time_net
+from genlib.nn import FastMLP, TimeMLP, sampling_dtype
 from genlib.processes.paths import PathKind, ProbabilityPath, make_path
 from genlib.rng import randn, randn_like
-from genlib.samplers.ode import ODE_METHODS, ODEMethod, ode_log_likelihood, odeint
+from genlib.samplers.ode import (
+    ODE_METHODS,
+    ODEMethod,
+    VelocityFn,
+    ode_log_likelihood,
+    odeint,
+)
 
 __all__ = ["FlowMatching", "PATH_KINDS", "standard_normal_log_prob"]
 
@@ -112,6 +118,24 @@ class FlowMatching(GenerativeModel):
         t = t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(x.shape[0])
         return time_net(self.net, x, t)
 
+    def sampling_velocity(self, dtype: torch.dtype | None = None) -> VelocityFn:
+        """``velocity`` for the ODE solver, from the current weights: one folded first-layer bias
+        per step (the batch shares one τ) and the network evaluated by ``FastMLP`` (hidden layers
+        in ``dtype``, default ``sampling_dtype``); other batches, or a ``velocity`` set on the
+        instance, fall back to ``velocity``."""
+        if "velocity" in self.__dict__:
+            return self.velocity
+        dtype = sampling_dtype(self.device) if dtype is None else dtype
+        fast = FastMLP.of_time_mlp(self.net, dtype, FastMLP.default_chunk(self.device))
+
+        def velocity(x: Tensor, t: Tensor) -> Tensor:
+            t1 = single_time(t)
+            if t1 is None:
+                return self.velocity(x, t)
+            return fast(x, self.net.first_layer_bias(t1))  # (N, 2)
+
+        return velocity
+
     def marginal_at(self, level: float) -> tuple[float, float]:
         """(a(τ), σ_τ) of p_τ = law of a(τ) x₀ + σ_τ ε, at the path time τ = ``level`` in [0, 1]."""
         tau = float(level)
@@ -141,7 +165,14 @@ class FlowMatching(GenerativeModel):
         x = randn(n, 2, generator=generator, device=self.device)
         with torch.no_grad():
             return odeint(
-                self.velocity, x, 0.0, self.tau_max, steps, method, num_frames, time_label="τ"
+                self.sampling_velocity(),
+                x,
+                0.0,
+                self.tau_max,
+                steps,
+                method,
+                num_frames,
+                time_label="τ",
             )
 
     def sample(

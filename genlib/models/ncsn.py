@@ -20,13 +20,15 @@ mixture weights, the ladder) live in ``genlib.lab.ncsn``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
+from genlib.limits import check_model_size
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.nn import MLP, Activation, TimeMLP
+from genlib.nn import MLP, Activation, FastMLP, TimeMLP, sampling_dtype
 from genlib.rng import randint, randn, randn_like
 from genlib.samplers.langevin import annealed_langevin, langevin, record_every_for
 
@@ -100,6 +102,7 @@ class NCSN(GenerativeModel):
         denoise: bool = True,
     ) -> None:
         super().__init__()
+        check_model_size(hidden=hidden, depth=depth, embed_dim=embed_dim, num_levels=num_levels)
         if mode not in ("single", "multi"):
             raise ValueError("mode must be 'single' or 'multi'")
         if not (0 < sigma_min < sigma_max <= 100):
@@ -181,6 +184,32 @@ class NCSN(GenerativeModel):
         return dsm_loss(self.score(x_tilde, sig[:, 0]), x_tilde, x, sig)
 
     # -- sampling ---------------------------------------------------------------------------
+    def sampling_score(self, dtype: torch.dtype | None = None) -> Callable[..., Tensor]:
+        """``score`` for the samplers, from the current weights: s(x, σ) with σ a float (``None``:
+        σ_L), the noise level's time embedding folded into one first-layer bias per σ (computed
+        once per level) and the network evaluated by ``FastMLP`` (hidden layers in ``dtype``,
+        default ``sampling_dtype``). A ``score`` set on the instance is used as is."""
+        if "score" in self.__dict__:
+            return self.__dict__["score"]
+        dtype = sampling_dtype(self.device) if dtype is None else dtype
+        chunk = FastMLP.default_chunk(self.device)
+        if self.mode == "single":
+            plain = FastMLP.of_mlp(self.net, dtype, chunk)  # type: ignore[arg-type]
+            sigma0 = self.sigma_list[0]
+            return lambda x, level=None: plain(x) / sigma0
+        fast = FastMLP.of_time_mlp(self.net, dtype, chunk)  # type: ignore[arg-type]
+        biases: dict[float, Tensor] = {}
+
+        def score(x: Tensor, level: float | None = None) -> Tensor:
+            sigma = self.sigma_list[-1] if level is None else float(level)
+            if sigma not in biases:
+                sig = torch.full((1,), sigma, dtype=x.dtype, device=x.device)
+                with torch.no_grad():
+                    biases[sigma] = self.net.first_layer_bias(self._level_time(sig))  # (1, H)
+            return fast(x, biases[sigma]) / sigma
+
+        return score
+
     def prior_sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Broad initial states on the model's device: N(0, σ_1² I) (multi) or
         N(0, sigma_max² I) (single)."""
@@ -193,9 +222,10 @@ class NCSN(GenerativeModel):
         """The model's sampler from ``x0``: annealed Langevin (multi) or plain Langevin at σ
         (single, L·T steps of ε = step_ratio·σ²/2), then the Tweedie denoising step if enabled."""
         x0 = x0.to(self.device)
+        score = self.sampling_score()
         if self.mode == "multi":
             return annealed_langevin(
-                self.score,
+                score,
                 x0,
                 self.sigma_list,
                 self.eps,
@@ -207,7 +237,7 @@ class NCSN(GenerativeModel):
         sigma = self.sigma_list[0]
         n_steps = self.steps_per_level * 10
         path = langevin(
-            self.score,
+            score,
             x0,
             0.5 * self.step_ratio * sigma**2,
             n_steps,
@@ -217,7 +247,7 @@ class NCSN(GenerativeModel):
         if not self.denoise:
             return path
         with torch.no_grad():
-            last = path.xs[-1] + sigma**2 * self.score(path.xs[-1])
+            last = path.xs[-1] + sigma**2 * score(path.xs[-1])
         return Trajectory(
             torch.cat([path.xs, last[None]]),
             torch.cat([path.ts, path.ts[-1:] + 1]),

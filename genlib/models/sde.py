@@ -26,7 +26,7 @@ from torch import Tensor
 
 from genlib.distributions.base import Target2D
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.nn import TimeMLP
+from genlib.nn import FastMLP, TimeMLP, sampling_dtype
 from genlib.processes.sde import SDE, VESDE, VPSDE, SDEKind
 from genlib.rng import rand, randn_like
 from genlib.samplers.ode import ODE_METHODS, ODEMethod, ode_log_likelihood
@@ -43,6 +43,7 @@ __all__ = [
     "SDE_SAMPLERS",
     "Parametrization",
     "time_net",
+    "single_time",
     "stratified_times",
 ]
 
@@ -60,6 +61,14 @@ def time_net(net: TimeMLP, x: Tensor, t: Tensor) -> Tensor:
         h = net.inp(x) + net.first_layer_bias(t[:1])  # (N, hidden) + (1, hidden)
         return net.body(net.act(h))
     return net(x, t)
+
+
+def single_time(t: Tensor) -> Tensor | None:
+    """``t[:1]`` when the times ``t (N,)`` are one time broadcast over the batch (stride 0, as the
+    samplers pass them, or N = 1), else ``None``."""
+    if t.ndim == 1 and t.shape[0] >= 1 and (t.shape[0] == 1 or t.stride(0) == 0):
+        return t[:1]
+    return None
 
 
 def stratified_times(
@@ -186,6 +195,30 @@ class ScoreSDE(GenerativeModel):
         _, s = self.process.marginal(t)
         return -self.epsilon(x, t) / s[:, None]
 
+    def sampling_score(self, dtype: torch.dtype | None = None) -> SDEScoreFn:
+        """``score`` for the samplers, from the current weights: when the batch shares one time
+        (as in every sampler step) the time embedding is folded into one first-layer bias and
+        a(t), s(t) are computed once; the network is evaluated by ``FastMLP`` (hidden layers in
+        ``dtype``, default ``sampling_dtype``). Other batches fall back to ``score``, and so does
+        everything when ``score`` or ``epsilon`` is set on the instance (an exact predictor)."""
+        if "score" in self.__dict__ or "epsilon" in self.__dict__:
+            return self.score
+        dtype = sampling_dtype(self.device) if dtype is None else dtype
+        fast = FastMLP.of_time_mlp(self.net, dtype, FastMLP.default_chunk(self.device))
+
+        def score(x: Tensor, t: Tensor) -> Tensor:
+            t1 = single_time(t)
+            if t1 is None:
+                return self.score(x, t)
+            a, s = self.process.marginal(t1)  # (1,), (1,)
+            r2 = (a * a + s * s)[:, None]  # (1, 1)
+            r_inv = torch.rsqrt(r2)
+            out = fast(x * r_inv, self.net.first_layer_bias(t1))  # (N, 2)
+            eps = out if self.param == "eps" else s[:, None] * x / r2 + a[:, None] * r_inv * out
+            return -eps / s[:, None]
+
+        return score
+
     def marginal_at(self, level: float) -> tuple[float, float]:
         """(a(t), s(t)) of p_t = law of a(t) x₀ + s(t) ε, at the SDE time t = ``level`` in [0, 1]."""
         t = float(level)
@@ -221,18 +254,17 @@ class ScoreSDE(GenerativeModel):
         _check(0.0 <= lam <= 1.0, "lam (λ) must be in [0, 1]")
         _check(1 <= n <= 200_000, "number of samples must be in [1, 200000]")
         x = self.process.prior_sample(n, generator, device=self.device)
+        score = self.sampling_score()
         with torch.no_grad():
             if sampler == "ode":
                 steps = steps or self.ode_steps
                 _check(1 <= steps <= MAX_SAMPLER_STEPS, "too many ODE steps")
-                return pf_ode_sample(
-                    self.process, self.score, x, steps, self.ode_method, num_frames
-                )
+                return pf_ode_sample(self.process, score, x, steps, self.ode_method, num_frames)
             steps = steps or self.steps
             _check(1 <= steps <= MAX_SAMPLER_STEPS, "too many sampler steps")
             return predictor_corrector(
                 self.process,
-                self.score,
+                score,
                 x,
                 steps,
                 lam=lam,

@@ -43,8 +43,11 @@ NoiseScoreFn = Callable[[Tensor, float], Tensor]  # x (N, 2), σ -> ∇ log p_σ
 MAX_LANGEVIN_STEPS = 200_000  # bound on the total number of score evaluations of one call
 
 
-def langevin_step(x: Tensor, score: Tensor, step_size: float, z: Tensor) -> Tensor:
-    """One Langevin update x + ε s + √(2ε) z (all ``(N, 2)``)."""
+def langevin_step(x: Tensor, score: Tensor, step_size: float | Tensor, z: Tensor) -> Tensor:
+    """One Langevin update x + ε s + √(2ε) z (all ``(N, 2)``; ε a float or a 0-dim tensor, which
+    stays on the device: no host sync)."""
+    if isinstance(step_size, Tensor):
+        return x + step_size * score + (2.0 * step_size).sqrt() * z
     return x + step_size * score + math.sqrt(2.0 * step_size) * z
 
 

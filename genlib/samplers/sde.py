@@ -66,13 +66,13 @@ def langevin_correct(
     """Langevin corrector at fixed t (Song et al. 2021, Alg. 4/5): the lecture's Langevin step
     x ← x + ε s + √(2ε) z (``genlib.samplers.langevin.langevin_step``) with the step
     ε = 2 (snr ‖z‖ / ‖s‖)² set from batch-mean norms, so the signal-to-noise ratio of the update is
-    ``snr`` whatever the scale of p_t."""
+    ``snr`` whatever the scale of p_t. The step stays a 0-dim tensor (no host sync per step)."""
     for _ in range(n_steps):
         s = score_fn(x, t)
         z = randn_like(x, generator)
-        s_norm = float(s.norm(dim=-1).mean())
-        z_norm = float(z.norm(dim=-1).mean())
-        eps = 2 * (snr * z_norm / max(s_norm, 1e-12)) ** 2
+        s_norm = s.norm(dim=-1).mean()
+        z_norm = z.norm(dim=-1).mean()
+        eps = 2 * (snr * z_norm / s_norm.clamp_min(1e-12)) ** 2  # () tensor
         x = langevin_step(x, s, eps, z)
     return x
 

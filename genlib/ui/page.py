@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from genlib.runs import Trained
+from genlib.runs import EVAL_N, Trained
 from genlib.ui.cached import log_density_grid, target_bounds
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
@@ -40,7 +40,9 @@ def result_view(page: str, trained: Trained, *, height: int = 460) -> None:
 
     spec = trained.spec
     bounds = target_bounds(spec.target)
-    q = sample_model(trained, 1500)
+    # the first 1500 of the samples the downloads offer (one cached sampler run for both; more
+    # points would not change the look)
+    q = sample_model(trained, EVAL_N)[:1500]
     view = LiveView(samples=q, bounds=bounds)
     xs, ys, lp = log_density_grid(spec.target, 80, bounds)
     fig = live_figure(
