@@ -702,9 +702,7 @@ class JobQueue:
                 return job
             if self.per_session is not None:
                 owned = {
-                    j.group or j.key
-                    for j in self._jobs.values()
-                    if j.active and j.owner == watcher
+                    j.group or j.key for j in self._jobs.values() if j.active and j.owner == watcher
                 }
                 if len(owned) >= self.per_session and (group is None or group not in owned):
                     raise SessionLimitError(self.per_session)

@@ -120,7 +120,14 @@ def _check_train(cfg: TrainConfig) -> None:
     ``seed=2**70`` or ``lr_decay="yes"`` give one ``ValueError`` line."""
     if not isinstance(cfg, TrainConfig):
         raise ValueError("train must be a TrainConfig")
-    for name in ("steps", "batch_size", "data_size", "log_every", "snapshot_every", "snapshot_size"):
+    for name in (
+        "steps",
+        "batch_size",
+        "data_size",
+        "log_every",
+        "snapshot_every",
+        "snapshot_size",
+    ):
         if not isinstance(getattr(cfg, name), int) or isinstance(getattr(cfg, name), bool):
             raise ValueError(f"{name} must be an integer, got {getattr(cfg, name)!r}")
     limits.check_seed(cfg.seed)

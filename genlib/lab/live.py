@@ -115,7 +115,9 @@ LIVE_EXTRAS.update({name: _field_extra for name in FIELD_FAMILIES})
 # families whose lab module draws its own layer (the RBM's includes its log q grid)
 LIVE_EXTRAS.update(gan=lab_gan.live_extra, vae=lab_vae.live_extra, rbm=lab_rbm.live_extra)
 # score matching, NCSN, flow matching: frames also carry the objective identity (issue 11)
-LIVE_EXTRAS.update({f: lab_identities.with_live_gap(LIVE_EXTRAS[f]) for f in lab_identities.GAP_FAMILIES})
+LIVE_EXTRAS.update(
+    {f: lab_identities.with_live_gap(LIVE_EXTRAS[f]) for f in lab_identities.GAP_FAMILIES}
+)
 
 
 def live_view(
