@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.chart_util import check_gap_fig
+
 PAGE = "pages/flow_matching.py"
 P = "flow_matching"
 PANELS = {
@@ -25,38 +27,6 @@ def _specs(at) -> list[dict]:
     """The page's own figures (the live panel's training replay left out)."""
     charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
     return [json.loads(c.proto.spec) for c in charts]
-
-
-def _y(trace: dict) -> list[float]:
-    """A trace's ``y`` as floats (plotly writes numpy arrays as base64 ``bdata``)."""
-    import base64
-
-    import numpy as np
-
-    y = trace["y"]
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
-    return [float(v) for v in y]
-
-
-def _chart(at, key: str) -> dict:
-    """The plotly spec of the chart with user key ``key``."""
-    for c in at.get("plotly_chart"):
-        if c.proto.id.endswith(key):
-            return json.loads(c.proto.spec)
-    raise AssertionError(f"no chart {key}")
-
-
-def _check_gap_fig(at, intractable_prefix: str) -> None:
-    """Both objectives and the shifted trained one; the shifted curve lies on the intractable one
-    (the lecture's identity, up to Monte-Carlo error)."""
-    data = {tr["name"]: tr for tr in _chart(at, f"{P}_gap_fig")["data"]}
-    assert {"trained objective", "trained + constant"} <= set(data)
-    (name,) = [n for n in data if n.startswith(intractable_prefix)]
-    shifted, intractable = _y(data["trained + constant"]), _y(data[name])
-    assert len(intractable) >= 2 and len(shifted) == len(intractable)
-    scale = max(abs(v) for v in intractable) + 1.0
-    assert max(abs(a - b) for a, b in zip(shifted, intractable, strict=True)) < 0.15 * scale
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -89,7 +59,7 @@ def test_flow_matching_page_trains_and_shows_panels(app_test, train_in_app, char
     assert len(odes) == 2  # learned and exact ODE, noise first
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {"v_θ(x, τ)", "u_τ(x)", "q_θ(x)", "p(x)"} <= names
-    _check_gap_fig(at, "flow matching")
+    check_gap_fig(at, P, "flow matching")
     assert any("KL" in str(v) for d in at.dataframe for v in d.value.iloc[:, 0])
     assert at.slider(key=f"{P}_tau").value == 0.5  # lab.fields.default_level
     at.slider(key=f"{P}_tau").set_value(0.9).run()

@@ -9,6 +9,8 @@ import json
 
 import pytest
 
+from tests.chart_util import check_gap_fig
+
 PAGE = "pages/ncsn.py"
 P = "ncsn"
 PANELS = {
@@ -26,38 +28,6 @@ def _specs(at) -> list[dict]:
     """The page's own figures (the live panel's training replay left out)."""
     charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
     return [json.loads(c.proto.spec) for c in charts]
-
-
-def _y(trace: dict) -> list[float]:
-    """A trace's ``y`` as floats (plotly writes numpy arrays as base64 ``bdata``)."""
-    import base64
-
-    import numpy as np
-
-    y = trace["y"]
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
-    return [float(v) for v in y]
-
-
-def _chart(at, key: str) -> dict:
-    """The plotly spec of the chart with user key ``key``."""
-    for c in at.get("plotly_chart"):
-        if c.proto.id.endswith(key):
-            return json.loads(c.proto.spec)
-    raise AssertionError(f"no chart {key}")
-
-
-def _check_gap_fig(at, intractable_prefix: str) -> None:
-    """Both objectives and the shifted trained one; the shifted curve lies on the intractable one
-    (the lecture's identity, up to Monte-Carlo error)."""
-    data = {tr["name"]: tr for tr in _chart(at, f"{P}_gap_fig")["data"]}
-    assert {"trained objective", "trained + constant"} <= set(data)
-    (name,) = [n for n in data if n.startswith(intractable_prefix)]
-    shifted, intractable = _y(data["trained + constant"]), _y(data[name])
-    assert len(intractable) >= 2 and len(shifted) == len(intractable)
-    scale = max(abs(v) for v in intractable) + 1.0
-    assert max(abs(a - b) for a, b in zip(shifted, intractable, strict=True)) < 0.15 * scale
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -94,10 +64,10 @@ def test_ncsn_page_trains_and_shows_panels(app_test, train_in_app, chart_keys):
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {"σ_i", "α_i", "s_θ(x, σ)", "∇ log p_σ"} <= names
-    _check_gap_fig(at, "explicit score matching")
+    check_gap_fig(at, P, "explicit score matching")
     at.select_slider(key=f"{P}_gap_level").set_value(10.0).run()  # another σ: a re-training curve
     assert not at.exception and not at.error
-    _check_gap_fig(at, "explicit score matching")
+    check_gap_fig(at, P, "explicit score matching")
     animated = [s for s in specs if s.get("frames") and s["layout"]["sliders"][0]["steps"][0]["label"].startswith("σ")]  # fmt: skip
     labels = animated[0]["layout"]["sliders"][0]["steps"]
     assert labels[0]["label"] == "σ = 10" and labels[-1]["label"] == "σ = 0"  # σ_1 -> denoised

@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tests.chart_util import chart_spec, check_gap_fig, trace_y
+
 PAGE = "pages/score_matching.py"
 P = "score_matching"
 PANELS = {
@@ -25,38 +27,6 @@ def _specs(at) -> list[dict]:
     """The page's own figures (the live panel's training replay left out)."""
     charts = [c for c in at.get("plotly_chart") if not c.proto.id.endswith("_replay_fig")]
     return [json.loads(c.proto.spec) for c in charts]
-
-
-def _y(trace: dict) -> list[float]:
-    """A trace's ``y`` as floats (plotly writes numpy arrays as base64 ``bdata``)."""
-    import base64
-
-    import numpy as np
-
-    y = trace["y"]
-    if isinstance(y, dict):
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
-    return [float(v) for v in y]
-
-
-def _chart(at, key: str) -> dict:
-    """The plotly spec of the chart with user key ``key``."""
-    for c in at.get("plotly_chart"):
-        if c.proto.id.endswith(key):
-            return json.loads(c.proto.spec)
-    raise AssertionError(f"no chart {key}")
-
-
-def _check_gap_fig(at, intractable_prefix: str) -> None:
-    """Both objectives and the shifted trained one; the shifted curve lies on the intractable one
-    (the lecture's identity, up to Monte-Carlo error)."""
-    data = {tr["name"]: tr for tr in _chart(at, f"{P}_gap_fig")["data"]}
-    assert {"trained objective", "trained + constant"} <= set(data)
-    (name,) = [n for n in data if n.startswith(intractable_prefix)]
-    shifted, intractable = _y(data["trained + constant"]), _y(data[name])
-    assert len(intractable) >= 2 and len(shifted) == len(intractable)
-    scale = max(abs(v) for v in intractable) + 1.0
-    assert max(abs(a - b) for a, b in zip(shifted, intractable, strict=True)) < 0.15 * scale
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -87,15 +57,18 @@ def test_score_matching_page_trains_and_shows_panels(app_test, train_in_app, cha
     specs = _specs(at)
     names = {tr.get("name") for s in specs for tr in s["data"]}
     assert {"s_θ", "∇ log p", "error", "Langevin with s_θ", "Langevin with exact ∇ log p"} <= names
-    _check_gap_fig(at, "Fisher divergence")
+    check_gap_fig(at, P, "Fisher divergence")
     # trained in this session: the curve comes from the job's own live frames
     assert "this run's live frames" in [m.value for m in at.metric]
     if any(b.key == f"{P}_bias_go" for b in at.button):  # a loaded machine: only on request
         at.button(key=f"{P}_bias_go").click().run()
         assert not at.exception and not at.error
-    bias = {tr["name"]: tr for tr in _chart(at, f"{P}_bias_fig")["data"]}
+    bias = {tr["name"]: tr for tr in chart_spec(at, f"{P}_bias_fig")["data"]}
     assert {"ULA (the lecture's step)", "MALA (Metropolis-corrected)"} <= set(bias)
-    assert _y(bias["MALA (Metropolis-corrected)"])[-1] < _y(bias["ULA (the lecture's step)"])[-1]
+    assert (
+        trace_y(bias["MALA (Metropolis-corrected)"])[-1]
+        < trace_y(bias["ULA (the lecture's step)"])[-1]
+    )
     chains = [s for s in specs if s.get("frames") and "Langevin" in s["layout"]["sliders"][0]["steps"][0]["label"]]  # fmt: skip
     assert chains, "the Langevin chains animation is missing"
     steps = chains[0]["layout"]["sliders"][0]["steps"]
