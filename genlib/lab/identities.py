@@ -278,13 +278,19 @@ def curve_from_frames(frames: list[Any]) -> GapCurve | None:
     if len(rows) < 2:
         return None
     level = rows[-1][1].get("level")
+    return _curve(rows, "live", None if level is None else float(level))
+
+
+def _curve(rows: list[tuple[int, dict[str, float]]], source: str, level: float | None) -> GapCurve:
+    """A ``GapCurve`` from ``(step, objective_gap dict)`` rows (a row without a standard error
+    counts as unknown: ∞)."""
     return GapCurve(
         steps=np.array([r[0] for r in rows], dtype=np.float64),
         trained=np.array([r[1]["trained"] for r in rows]),
         intractable=np.array([r[1]["intractable"] for r in rows]),
         constant=np.array([r[1]["constant"] for r in rows]),
-        source="live",
-        level=None if level is None else float(level),
+        source=source,
+        level=level,
         gap_stderr=np.array([r[1].get("gap_stderr", np.inf) for r in rows]),
     )
 
@@ -332,15 +338,7 @@ def gap_curve(
     )  # fmt: skip
     train(work, target, cfg, on_step=on_step, device=torch.device("cpu"))
     lvl = default_gap_level(model) if level is None else float(level)
-    return GapCurve(
-        steps=np.array([r[0] for r in rows], dtype=np.float64),
-        trained=np.array([r[1]["trained"] for r in rows]),
-        intractable=np.array([r[1]["intractable"] for r in rows]),
-        constant=np.array([r[1]["constant"] for r in rows]),
-        source="replay",
-        level=lvl,
-        gap_stderr=np.array([r[1]["gap_stderr"] for r in rows]),
-    )
+    return _curve(rows, "replay", lvl)
 
 
 def trained_gap_curve(

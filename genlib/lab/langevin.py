@@ -44,7 +44,6 @@ __all__ = [
     "LangevinBias",
     "langevin_bias",
     "histogram_kl",
-    "trained_langevin_bias",
     "BIAS_FACTORS",
     "fisher_length2",
     "bias_step_sizes",
@@ -357,11 +356,3 @@ def langevin_bias(
         mala=bool(mala),
         samples_per_step=m,
     )
-
-
-def trained_langevin_bias(
-    trained: Trained, mala: bool, n: int = 700, steps: int = 240, seed: int = 0
-) -> LangevinBias:
-    """``langevin_bias`` on a result's target (the model is not used: the exact score is the
-    point, so the only error is the discretisation), with generator seed ``seed``."""
-    return langevin_bias(trained.target, None, n, steps, make_generator(seed), mala=mala)

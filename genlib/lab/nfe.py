@@ -32,7 +32,7 @@ from genlib.processes.ddpm import DDPMSchedule
 from genlib.processes.sde import SDE, VPSDE
 from genlib.rng import randn
 from genlib.samplers.ancestral import ddpm_ancestral
-from genlib.samplers.ddim import ddpm_ddim, vp_ddim
+from genlib.samplers.ddim import ddpm_ddim, vp_ddim, vp_eps_fn
 from genlib.samplers.dpm_solver import ddpm_dpm_solver_2, vp_dpm_solver_2
 from genlib.samplers.sde import marginal_score_fn, pf_ode_sample, predictor_corrector
 
@@ -165,10 +165,10 @@ def sde_sample(
             raise ValueError("ancestral sampling here needs the VP-SDE with β from 0.1 to 20")
         sched = DDPMSchedule("linear", max(2, steps))
 
+        vp_eps = vp_eps_fn(sde, score_fn)
+
         def eps_fn(x: Tensor, t: int) -> Tensor:  # the DDPM step t is the SDE time t / T
-            _, s = sde.marginal(torch.tensor([t / sched.T], dtype=torch.float64))  # host: no sync
-            tt = torch.full((1,), t / sched.T, dtype=x.dtype, device=x.device)
-            return -float(s[0]) * score_fn(x, tt.expand(x.shape[0]))
+            return vp_eps(x, t / sched.T)
 
         return ddpm_ancestral(eps_fn, sched, x1, generator, 2, "beta").xs[-1]
     raise ValueError(f"unknown sampler {sampler!r}; known: {', '.join(SAMPLERS)}")
