@@ -14,6 +14,8 @@ import os
 
 import torch
 
+from genlib.limits import env_int
+
 __all__ = [
     "get_device",
     "make_generator",
@@ -63,12 +65,7 @@ def configure_threads() -> int:
 def gpu_batch() -> int:
     """The smallest preset batch on a CUDA device: ``GENLIB_GPU_BATCH`` (0 = no scaling), else
     ``GPU_BATCH``; an unreadable value falls back to the default."""
-    raw = os.environ.get("GENLIB_GPU_BATCH", "").strip()
-    try:
-        n = int(raw) if raw else GPU_BATCH
-    except ValueError:
-        n = GPU_BATCH
-    return min(max(0, n), _MAX_BATCH)
+    return env_int("GENLIB_GPU_BATCH", GPU_BATCH, 0, _MAX_BATCH)
 
 
 def scaled_batch(batch: int, device: torch.device | str | None = None) -> int:

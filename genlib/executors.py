@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from genlib.checkpoints import CheckpointError
+from genlib.limits import env_float
 from genlib.runs import (
     RunSpec,
     Trained,
@@ -96,13 +97,6 @@ def executor_from_env() -> RayExecutor | None:
     if name == "ray":
         return RayExecutor()
     raise ValueError(f"GENLIB_EXECUTOR must be 'thread' or 'ray', not {name!r}")
-
-
-def _float_env(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
 
 
 _RAY_LOCK = threading.Lock()
@@ -234,7 +228,9 @@ class RayExecutor:
         self.ray = ensure_ray()
         self._actor_cls: Any = None
         gpus = self.ray.cluster_resources().get("GPU", 0.0)
-        want = _float_env("GENLIB_RAY_GPUS", 0.25) if gpus_per_job is None else gpus_per_job
+        want = (
+            env_float("GENLIB_RAY_GPUS", 0.25, 0.0, 1.0) if gpus_per_job is None else gpus_per_job
+        )
         self.gpus_per_job = max(0.0, min(float(want), 1.0)) if gpus > 0 else 0.0
 
     def slots(self) -> int | None:

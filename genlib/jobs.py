@@ -56,6 +56,7 @@ import torch
 
 from genlib.device import make_generator
 from genlib.distributions.base import Target2D
+from genlib.limits import env_float, env_int
 from genlib.models.base import GenerativeModel
 from genlib.runs import EVAL_N, RunSpec, Trained, cached_run, finish, prepare
 from genlib.training import Control, OnStep, train
@@ -147,24 +148,6 @@ def job_cost(spec: RunSpec) -> float:
     hidden = dict(spec.model_params).get("hidden", 128)
     width = float(hidden) / 128 if isinstance(hidden, (int, float)) else 1.0
     return float(spec.train.steps) * float(spec.train.batch_size) * max(1.0, width)
-
-
-def env_int(name: str, default: int, lo: int, hi: int) -> int:
-    """An integer setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
-    try:
-        v = int(os.environ.get(name, default))
-    except ValueError:
-        v = default
-    return max(lo, min(hi, v))
-
-
-def env_float(name: str, default: float, lo: float, hi: float) -> float:
-    """A float setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
-    try:
-        v = float(os.environ.get(name, default))
-    except ValueError:
-        v = default
-    return max(lo, min(hi, v)) if math.isfinite(v) else default
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -43,6 +44,8 @@ __all__ = [
     "check_seed",
     "check_model_size",
     "check_kwargs",
+    "env_int",
+    "env_float",
 ]
 
 MAX_SEED = 2**31 - 1  # seeds are in [0, MAX_SEED] (the pages' seed widget has the same range)
@@ -143,6 +146,24 @@ def check_choice(name: str, value: Any, options: Sequence[Any]) -> Any:
 
 def check_seed(value: Any, name: str = "seed") -> int:
     return check_int(name, value, 0, MAX_SEED)
+
+
+def env_int(name: str, default: int, lo: int, hi: int) -> int:
+    """An integer setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
+    try:
+        v = int(os.environ.get(name, default))
+    except ValueError:
+        v = default
+    return max(lo, min(hi, v))
+
+
+def env_float(name: str, default: float, lo: float, hi: float) -> float:
+    """A float setting from the environment, clamped to ``[lo, hi]`` (bad values: default)."""
+    try:
+        v = float(os.environ.get(name, default))
+    except ValueError:
+        v = default
+    return max(lo, min(hi, v)) if math.isfinite(v) else default
 
 
 def check_model_size(**sizes: Any) -> None:
