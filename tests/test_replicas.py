@@ -133,7 +133,7 @@ def test_every_kind_of_bad_file_is_made(tmp_path):
     assert list(bad_files(spec(0), tmp_path / "m")) == KINDS
 
 
-#: what the refusal says, where it is not simply "not a valid checkpoint"
+#: what the refusal says, where it is not simply "not a valid GenLab checkpoint"
 WHY = {
     "bit_flip": "checksum mismatch",
     "meta_bit_flip": "checksum mismatch",
@@ -153,7 +153,7 @@ def test_a_bad_file_is_refused_discarded_and_retrained(store, tmp_path, kind):
     path = cache_path(s.key())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(bad_files(s, marker)[kind])
-    with pytest.raises(CheckpointError, match=WHY.get(kind, "")):
+    with pytest.raises(CheckpointError, match=WHY.get(kind, "not a valid GenLab checkpoint")):
         load_trained(s)
     assert not path.exists()  # discarded: the next visitor retrains instead of failing again
     path.write_bytes(bad_files(s, marker)[kind])
