@@ -247,6 +247,19 @@ class FastMLP:
         """``SAMPLING_CHUNK`` rows on the CPU, all rows at once elsewhere (a GPU wants width)."""
         return SAMPLING_CHUNK if torch.device(device).type == "cpu" else None
 
+    @classmethod
+    def for_sampling(
+        cls, net: MLP | TimeMLP, device: torch.device | str, dtype: torch.dtype | None = None
+    ):
+        """The evaluator of ``net`` (``of_time_mlp`` for a ``TimeMLP``, else ``of_mlp``) as the
+        samplers use it on ``device``: hidden layers in ``dtype`` (default ``sampling_dtype``),
+        rows in ``default_chunk`` chunks."""
+        dtype = sampling_dtype(device) if dtype is None else dtype
+        chunk = cls.default_chunk(device)
+        if isinstance(net, TimeMLP):
+            return cls.of_time_mlp(net, dtype, chunk)
+        return cls.of_mlp(net, dtype, chunk)
+
     def __call__(self, x: Tensor, bias: Tensor | None = None) -> Tensor:
         n = x.shape[0]
         if self.chunk is None or n <= self.chunk:

@@ -146,15 +146,12 @@ class DDPM(GenerativeModel):
             return self.__dict__["eps"]
         with torch.no_grad():
             table = self._bias_table()  # (T, hidden)
-        fast = FastMLP.of_time_mlp(self.net, dtype, chunk=self._chunk())
+        fast = FastMLP.for_sampling(self.net, self.device, dtype)
 
         def fn(x: Tensor, t: int) -> Tensor:
             return fast(x, table[t - 1 : t])
 
         return fn
-
-    def _chunk(self) -> int | None:
-        return FastMLP.default_chunk(self.device)
 
     @torch.no_grad()
     def trajectory(

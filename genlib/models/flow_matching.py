@@ -24,7 +24,7 @@ from genlib.distributions.base import Target2D
 from genlib.geometry import LOG_2PI
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
 from genlib.models.sde import single_time, stratified_times, time_net
-from genlib.nn import FastMLP, TimeMLP, sampling_dtype
+from genlib.nn import FastMLP, TimeMLP
 from genlib.processes.paths import PathKind, ProbabilityPath, make_path
 from genlib.rng import randn, randn_like
 from genlib.samplers.ode import (
@@ -125,8 +125,7 @@ class FlowMatching(GenerativeModel):
         instance, fall back to ``velocity``."""
         if "velocity" in self.__dict__:
             return self.velocity
-        dtype = sampling_dtype(self.device) if dtype is None else dtype
-        fast = FastMLP.of_time_mlp(self.net, dtype, FastMLP.default_chunk(self.device))
+        fast = FastMLP.for_sampling(self.net, self.device, dtype)
 
         def velocity(x: Tensor, t: Tensor) -> Tensor:
             t1 = single_time(t)

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from genlib.limits import check_model_size
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.nn import MLP, Activation, FastMLP, TimeMLP, sampling_dtype
+from genlib.nn import MLP, Activation, FastMLP, TimeMLP
 from genlib.rng import randint, randn, randn_like
 from genlib.samplers.langevin import annealed_langevin, langevin, record_every_for
 
@@ -191,13 +191,10 @@ class NCSN(GenerativeModel):
         default ``sampling_dtype``). A ``score`` set on the instance is used as is."""
         if "score" in self.__dict__:
             return self.__dict__["score"]
-        dtype = sampling_dtype(self.device) if dtype is None else dtype
-        chunk = FastMLP.default_chunk(self.device)
+        fast = FastMLP.for_sampling(self.net, self.device, dtype)
         if self.mode == "single":
-            plain = FastMLP.of_mlp(self.net, dtype, chunk)  # type: ignore[arg-type]
             sigma0 = self.sigma_list[0]
-            return lambda x, level=None: plain(x) / sigma0
-        fast = FastMLP.of_time_mlp(self.net, dtype, chunk)  # type: ignore[arg-type]
+            return lambda x, level=None: fast(x) / sigma0
         biases: dict[float, Tensor] = {}
 
         def score(x: Tensor, level: float | None = None) -> Tensor:

@@ -206,8 +206,9 @@ class ScoreMatching(GenerativeModel):
         A ``score`` set on the instance (e.g. an exact score for a side-by-side demo) is used as is."""
         if "score" in self.__dict__:
             return self.__dict__["score"]
-        dtype = torch.float32 if dtype is None else dtype
-        return FastMLP.of_mlp(self.net, dtype, FastMLP.default_chunk(self.device))
+        return FastMLP.for_sampling(
+            self.net, self.device, torch.float32 if dtype is None else dtype
+        )
 
     def langevin_chains(
         self,

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from genlib.distributions.base import Target2D
 from genlib.models.base import GenerativeModel, Preset, Trajectory, register
-from genlib.nn import FastMLP, TimeMLP, sampling_dtype
+from genlib.nn import FastMLP, TimeMLP
 from genlib.processes.sde import SDE, VESDE, VPSDE, SDEKind
 from genlib.rng import rand, randn_like
 from genlib.samplers.ode import ODE_METHODS, ODEMethod, ode_log_likelihood
@@ -203,8 +203,7 @@ class ScoreSDE(GenerativeModel):
         everything when ``score`` or ``epsilon`` is set on the instance (an exact predictor)."""
         if "score" in self.__dict__ or "epsilon" in self.__dict__:
             return self.score
-        dtype = sampling_dtype(self.device) if dtype is None else dtype
-        fast = FastMLP.of_time_mlp(self.net, dtype, FastMLP.default_chunk(self.device))
+        fast = FastMLP.for_sampling(self.net, self.device, dtype)
 
         def score(x: Tensor, t: Tensor) -> Tensor:
             t1 = single_time(t)
