@@ -65,7 +65,6 @@ st.caption(T("trajectory_caption"))
 ud.trajectory_exports(P, tr, vb, labels, f"{name}_ancestral", preds=True)
 
 # --- learned vs exact score of p_t ---------------------------------------------------------------
-st.subheader(T("field_title"))
 ud.field_section(
     P, trained,
     lambda c: ws.slider(c, T("t_pick"), 1, model.T, value=lf.default_level(model), key=f"{P}_t_pick"),

@@ -65,7 +65,6 @@ st.caption(T("traj_caption"))
 ud.trajectory_exports(P, runs.learned, bounds, ud.frame_labels(runs.learned, "{:.2f}"), f"{P}_ode")
 
 # --- learned vs exact velocity field --------------------------------------------------------------
-st.subheader(T("field_title"))
 ud.field_section(
     P, trained,
     lambda c: ws.slider(c, T("tau"), 0.0, 1.0, value=lf.default_level(model), step=0.05, key=f"{P}_tau"),

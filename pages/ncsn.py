@@ -51,7 +51,6 @@ if model.mode == "multi":
     st.caption(T("ladder_caption"))
 
 # --- learned vs exact score of p_σ ---------------------------------------------------------------
-st.subheader(T("field_title"))
 
 
 def pick_sigma(col):

@@ -20,11 +20,11 @@ T = lambda key, **kw: ui.t(f"{P}.{key}", **kw)  # noqa: E731
 def extra(preset: dict) -> dict:
     c1, c2 = st.columns(2)
     steps = ws.select_slider(
-        c1, T("model_lsteps"), ll.STEP_COUNT_CHOICES, value=int(preset.get("langevin_steps", 2000)),
+        c1, T("model_lsteps"), ll.STEP_COUNT_CHOICES, value=int(preset.get("langevin_steps", 300)),
         key=f"{P}_m_steps",
     )  # fmt: skip
     eps = ws.select_slider(
-        c2, T("model_eps"), ll.STEP_SIZE_CHOICES, value=float(preset.get("step_size", 0.004)),
+        c2, T("model_eps"), ll.STEP_SIZE_CHOICES, value=float(preset.get("step_size", 0.01)),
         key=f"{P}_m_eps",
     )  # fmt: skip
     return {"langevin_steps": int(steps), "step_size": float(eps)}
@@ -36,7 +36,6 @@ model, spec = trained.model, trained.spec
 name = f"{P}_{spec.target.name}"
 
 # --- learned vs exact score ----------------------------------------------------------------------
-st.subheader(T("field_title"))
 ud.field_section(P, trained, names=("s_θ", "∇ log p"), zoom=2.0)
 ui_id.objective_gap_panel(P, trained)  # Hyvärinen = Fisher − const, over training
 

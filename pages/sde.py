@@ -55,7 +55,6 @@ st.caption(T("traj_caption"))
 ud.trajectory_exports(P, runs[lam], bounds, ud.frame_labels(runs[lam], "{:.3f}"), f"{P}_reverse_lambda{lam:.1f}")  # fmt: skip
 
 # --- learned vs exact score ----------------------------------------------------------------------
-st.subheader(T("field_title"))
 ud.field_section(
     P, trained,
     lambda c: ws.select_slider(c, T("t_field"), FIELD_TIMES, value=lf.default_level(model), key=f"{P}_t"),

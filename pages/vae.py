@@ -81,15 +81,16 @@ columns = [T("col_quantity"), T("col_value"), T("col_gap")]
 c1.dataframe(pd.DataFrame(lv.bound_rows(table, LABELS), columns=columns), hide_index=True)
 st.caption(T("bounds_caption", n=int(n_pts)))
 
-with st.expander(T("generation"), icon=":material/animation:"):
-    frames, ts = ui.derived(trained, lv.generation, 600)
-    fig = viz.animated_scatter(
-        frames, viz.union_bounds(bnds, (-3.0, 3.0, -3.0, 3.0)), [f"{t:.2f}" for t in ts],
-        name=LABELS["samples"], marker_color=viz.MODEL_COLOR,
-        background=[viz.density_trace(lp, xs, ys, showscale=False)],
-        slider_prefix=T("frame_prefix"),
-    )  # fmt: skip
-    ui.figure(fig, f"{P}_generation", data=frames)
-    st.caption(T("generation_caption"))
+with ui.section(P, "generation", T("generation"), icon=":material/animation:") as shown:
+    if shown:
+        frames, ts = ui.derived(trained, lv.generation, 600)
+        fig = viz.animated_scatter(
+            frames, viz.union_bounds(bnds, (-3.0, 3.0, -3.0, 3.0)), [f"{t:.2f}" for t in ts],
+            name=LABELS["samples"], marker_color=viz.MODEL_COLOR,
+            background=[viz.density_trace(lp, xs, ys, showscale=False)],
+            slider_prefix=T("frame_prefix"),
+        )  # fmt: skip
+        ui.figure(fig, f"{P}_generation", data=frames)
+        st.caption(T("generation_caption"))
 ui.vae_posterior_panel(P, trained)
 ui.page_end(P, trained)

@@ -52,13 +52,17 @@ def genlib_cache() -> Path:
 
 @pytest.fixture
 def app_test():
-    """``app_test(lang="en", page=None)`` -> a run ``AppTest`` of ``app.py`` (switched to ``page``,
-    e.g. ``"pages/ddpm.py"``, and run again), in the given UI language."""
+    """``app_test(lang="en", page=None, open_all=True)`` -> a run ``AppTest`` of ``app.py``
+    (switched to ``page``, e.g. ``"pages/ddpm.py"``, and run again), in the given UI language,
+    with every lazy section open (``open_all=False``: as a visitor first sees the page)."""
     from streamlit.testing.v1 import AppTest
 
-    def make(lang: str = "en", page: str | None = None, timeout: float = 120):
+    def make(
+        lang: str = "en", page: str | None = None, timeout: float = 120, open_all: bool = True
+    ):
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         at.session_state["_genlib_lang"] = lang
+        at.session_state["open_all"] = open_all
         at.run()
         if page is not None:
             at.switch_page(page)
@@ -122,12 +126,18 @@ def train_in_app():
 @pytest.fixture
 def app_url():
     """``app_url(page, query, lang="en")`` -> a run ``AppTest`` of ``app.py`` opened with the
-    query parameters ``query`` (a link such as ``/gan?gan_z_dim=3``) and switched to ``page``."""
+    query parameters ``query`` (a link such as ``/gan?gan_z_dim=3``) and switched to ``page``
+    (every lazy section open unless ``open_all=False`` or the query sets ``open_all``)."""
     from streamlit.testing.v1 import AppTest
 
-    def make(page: str, query: dict[str, str], lang: str = "en", timeout: float = 120):
+    def make(
+        page: str, query: dict[str, str], lang: str = "en", timeout: float = 120,
+        open_all: bool = True,
+    ):  # fmt: skip
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
         at.session_state["_genlib_lang"] = lang
+        if "open_all" not in query:
+            at.session_state["open_all"] = open_all
         for k, v in query.items():
             at.query_params[k] = v
         at.run()

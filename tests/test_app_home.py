@@ -37,12 +37,12 @@ def test_language_switch_and_presentation_mode(app_test):
     assert at.session_state[PRESENT_KEY] is True
 
 
-def test_lang_query_param(app_test):
+def test_lang_query_param(repo_root):
     from streamlit.testing.v1 import AppTest
 
-    from tests.conftest import ROOT
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    # (repo_root, not ``from tests.conftest import ROOT``: a second import of conftest would
+    # give the process a new GENLIB_CACHE under the later tests)
+    at = AppTest.from_file(str(repo_root / "app.py"), default_timeout=120)
     at.query_params["lang"] = "ja"
     at.run()
     assert not at.exception

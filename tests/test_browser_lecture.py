@@ -114,3 +114,38 @@ def test_presentation_mode_shows_a_figure_above_the_fold(served, size):
     finally:
         ctx.close()
     assert not misses, f"figure below the fold in presentation mode: {misses}"
+
+
+def test_a_section_opens_on_click_and_from_its_link(served):
+    """A closed section holds no figure; a click computes and draws it and puts it in the URL; that
+    link opens it in a fresh browser."""
+    url, browser = served
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{url}/ddpm", timeout=120_000)
+    page.wait_for_selector('h1:has-text("DDPM")', timeout=120_000)
+    page.wait_for_selector(".js-plotly-plot", timeout=120_000)
+    settle(page, 1500)
+    section = page.locator('[data-testid="stExpander"]').filter(has_text="Samplers vs the number")
+    assert section.count() == 1
+    assert section.locator(".js-plotly-plot").count() == 0
+    section.locator("summary").click()
+    section.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    settle(page, 1500)
+    link = page.url
+    assert "ddpm_sec_nfe=true" in link, link
+    ctx.close()
+
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = fresh.new_page()
+    try:
+        page.goto(link, timeout=120_000)
+        page.wait_for_selector('h1:has-text("DDPM")', timeout=120_000)
+        section = page.locator('[data-testid="stExpander"]').filter(
+            has_text="Samplers vs the number"
+        )
+        section.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+        assert section.locator("details").get_attribute("open") is not None
+    finally:
+        page.screenshot(path=str(ROOT / "test-artifacts" / "browser-section-link.png"))
+        fresh.close()

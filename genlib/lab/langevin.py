@@ -59,7 +59,7 @@ MAX_CHAINS = 5000  # particles per demo call from a page
 MAX_DEMO_STEPS = 5000  # Langevin steps per demo call
 #: the Langevin step sizes ε and step counts a page offers
 STEP_SIZE_CHOICES = (0.0005, 0.001, 0.002, 0.004, 0.005, 0.01, 0.02, 0.05)
-STEP_COUNT_CHOICES = (50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000)
+STEP_COUNT_CHOICES = (50, 100, 200, 300, 500, 1000, 1500, 2000, 3000, 5000)
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,9 @@ class NCSN(GenerativeModel):
     section: ClassVar[str] = "4-2"
     presets: ClassVar[dict[str, Preset]] = {
         "fast": Preset(
-            model={"hidden": 64, "depth": 3, "num_levels": 10, "steps_per_level": 100},
+            model={"hidden": 64, "depth": 3, "num_levels": 10, "steps_per_level": 50},
             train={"steps": 4000, "batch_size": 1024, "lr": 2e-3, "ema": 0.995, "lr_decay": True},
-            description="10 noise levels 10 → 0.05, 64-wide MLP, 4k steps; 100 Langevin steps per level",
+            description="10 noise levels 10 → 0.05, 64-wide MLP, 4k steps; 50 Langevin steps per level",
         ),
         "quality": Preset(
             model={"hidden": 128, "depth": 3, "num_levels": 12, "steps_per_level": 200},

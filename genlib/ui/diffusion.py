@@ -24,6 +24,7 @@ from genlib.ui import state as ws
 from genlib.ui.cached import forward_process, log_density_grid
 from genlib.ui.export import csv_button, figure, gif_button
 from genlib.ui.i18n import t
+from genlib.ui.layout import lazy_panel, section
 from genlib.ui.panels import derived, field_panel
 from genlib.viz.diffusion_forward import forward_diffusion_figure
 
@@ -136,6 +137,7 @@ def trajectory_exports(
         gif_button(traj.xs.numpy(), bounds, name, labels=labels, key=f"{page}_gif")
 
 
+@lazy_panel("field", "field_title", icon=":material/explore:")
 def field_section(
     page: str,
     trained: Trained,
@@ -178,7 +180,9 @@ def forward_figure(fd: ForwardDiffusion) -> Any:
 def forward_expander(page: str, trained: Trained) -> None:
     """An expander with the forward process the model reverses (its schedule or σ range) on the
     same target (texts ``{page}.forward_title``, ``{page}.forward_caption``)."""
-    with st.expander(t(f"{page}.forward_title"), icon=":material/blur_on:"):
+    with section(page, "forward", t(f"{page}.forward_title"), icon=":material/blur_on:") as shown:
+        if not shown:
+            return
         fd = forward_process(trained.spec.target, forward_config_for(trained.model))
         name = f"{page}_{trained.spec.target.name}_forward"
         figure(forward_figure(fd), name, data=viz.frame_table(fd.xs, fd.labels), key=f"{page}_forward_fig")  # fmt: skip

@@ -19,6 +19,7 @@ from genlib.runs import Trained
 from genlib.ui import state as ws
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
+from genlib.ui.layout import lazy_panel
 from genlib.ui.live import session_job
 from genlib.ui.panels import derived
 from genlib.viz.identities import langevin_bias_figure, objective_gap_figure
@@ -56,11 +57,11 @@ def gap_curve_for(page: str, trained: Trained, level: float | None) -> lid.GapCu
     return derived(trained, lid.trained_gap_curve, level)
 
 
+@lazy_panel("gap", "gap_title", icon=":material/functions:")
 def objective_gap_panel(page: str, trained: Trained) -> None:
     """Both objectives over training and the constant between them (widget ``{page}_gap_level``,
     figure ``{page}_gap_fig``)."""
     T = lambda k, **kw: t(f"{page}.{k}", **kw)  # noqa: E731
-    st.subheader(T("gap_title"))
     level = _level_widget(page, trained)
     try:
         curve = gap_curve_for(page, trained, level)
@@ -105,10 +106,10 @@ def _bias(target_key: str, _target: Target2D, mala: bool) -> ll.LangevinBias:
     return ll.langevin_bias(_target, None, generator=make_generator(0), mala=mala)
 
 
+@lazy_panel("bias", "bias_title", icon=":material/functions:")
 def langevin_bias_panel(page: str, trained: Trained) -> None:
     """KL(p‖chain) against ε for ULA and MALA with the exact score (figure ``{page}_bias_fig``)."""
     T = lambda k, **kw: t(f"{page}.{k}", **kw)  # noqa: E731
-    st.subheader(T("bias_title"))
     key = repr(trained.spec.target.to_dict())
     asked = f"_genlib_bias_asked_{key}"  # the session asked for it on this target
     if not st.session_state.get(asked):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import html
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -21,6 +25,10 @@ __all__ = [
     "language_switch",
     "presentation_toggle",
     "presenting",
+    "open_all",
+    "open_all_toggle",
+    "section",
+    "lazy_panel",
     "device_badge",
     "share_link",
     "controls",
@@ -54,6 +62,7 @@ SECTIONS: dict[str, str] = {
     "compare": "Compare",
 }
 PRESENT_KEY = "present"  # widget key = URL query parameter
+OPEN_ALL_KEY = "open_all"  # widget key = URL query parameter: every section starts open
 LANG_WIDGET_KEY = "_genlib_lang_widget"
 PAGE_STATE_KEY = "_genlib_page"
 SHELL_KEY = "_genlib_shell_rendered"
@@ -138,6 +147,59 @@ def presentation_toggle() -> bool:
     return presenting()
 
 
+def open_all() -> bool:
+    """Whether every section of a page starts open (the sidebar toggle, ``?open_all=true``)."""
+    try:  # the toggle, or a link's value before the toggle has taken it (turning it off drops it)
+        if st.session_state.get(OPEN_ALL_KEY):
+            return True
+        return st.query_params.get(OPEN_ALL_KEY, "").lower() in ("1", "true")
+    except Exception:  # outside a script run
+        return False
+
+
+def open_all_toggle() -> None:
+    """The sidebar toggle that opens every section of a page (URL-bound: a link can open them)."""
+    st.sidebar.toggle(
+        t("common.open_all"), key=OPEN_ALL_KEY, help=t("common.open_all_help"), bind="query-params"
+    )
+
+
+@contextlib.contextmanager
+def section(page: str, name: str, title: str, *, icon: str | None = None) -> Iterator[bool]:
+    """A section of a page that computes and draws its content only while it is open: an
+    expander bound to the URL (``?{page}_sec_{name}=true``; a link keeps it open) whose state is
+    tracked, so a closed one costs neither server work nor a figure in the browser. Yields
+    whether it is open (every section starts open with ``open_all``)::
+
+        with ui.section("ddpm", "field", t("ddpm.field_title")) as shown:
+            if shown:
+                ...
+    """
+    box = st.expander(
+        title, expanded=open_all(), key=f"{page}_sec_{name}", bind="query-params", icon=icon
+    )
+    with box:
+        yield bool(box.open)
+
+
+_Panel = TypeVar("_Panel", bound=Callable[..., Any])
+
+
+def lazy_panel(name: str, title_key: str, icon: str | None = None) -> Callable[[_Panel], _Panel]:
+    """Decorate a panel ``fn(page, ...)`` so that it draws inside ``section(page, name,
+    t(f"{page}.{title_key}"))`` and runs only while that section is open (else returns None)."""
+
+    def wrap(fn: _Panel) -> _Panel:
+        @functools.wraps(fn)
+        def panel(page: str, *args: Any, **kw: Any) -> Any:
+            with section(page, name, t(f"{page}.{title_key}"), icon=icon) as shown:
+                return fn(page, *args, **kw) if shown else None
+
+        return panel  # type: ignore[return-value]
+
+    return wrap
+
+
 def share_link() -> None:
     """The page's link with its whole view state (the URL-bound widgets), with a copy button."""
     from urllib.parse import urlencode, urlsplit
@@ -202,6 +264,7 @@ def _shell() -> None:
     configure_threads()
     language_switch()
     presentation_toggle()
+    open_all_toggle()
     share_link()
     device_badge()
     st.markdown(_BASE_CSS, unsafe_allow_html=True)
@@ -262,13 +325,14 @@ def header(page_key: str) -> None:
         st.markdown(t(f"{page_key}.intro"))
 
 
-def theory(page_key: str, expanded: bool = False) -> None:
-    """The lecture's equations: ``[[lang.theory]]`` blocks (``md`` paragraphs, ``latex`` equations)."""
+def theory(page_key: str) -> None:
+    """The lecture's equations: ``[[lang.theory]]`` blocks (``md`` paragraphs, ``latex`` equations),
+    in a section typeset only when opened."""
     blocks = t_raw(f"{page_key}.theory")
     if not blocks:
         return
-    with st.expander(t("common.theory"), expanded=expanded, icon=":material/menu_book:"):
-        for block in blocks if isinstance(blocks, list) else [blocks]:
+    with section(page_key, "theory", t("common.theory"), icon=":material/menu_book:") as shown:
+        for block in (blocks if isinstance(blocks, list) else [blocks]) if shown else []:
             if isinstance(block, str):
                 st.markdown(block)
             elif isinstance(block, dict):

@@ -40,6 +40,7 @@ from genlib.runs import RunSpec, Trained, load_trained
 from genlib.ui.cached import log_density_grid
 from genlib.ui.export import figure
 from genlib.ui.i18n import has, lang, t
+from genlib.ui.layout import section
 from genlib.viz.live import live_figure, loss_spec, replay_figure
 
 __all__ = [
@@ -373,7 +374,11 @@ def replay_panel(job: Job, spec: RunSpec, page: str) -> None:
     frames = job.frames()
     if len(frames) < 2:
         return
-    with st.expander(t("common.replay_title", n=len(frames)), icon=":material/replay:"):
+    with section(
+        page, "replay", t("common.replay_title", n=len(frames)), icon=":material/replay:"
+    ) as shown:
+        if not shown:
+            return
         bounds = tuple(float(b) for b in frames[0].view.bounds)
         fig = replay_figure(
             [f.view for f in frames],
@@ -439,11 +444,12 @@ def train_panel(
     if job is not None:
         replay_panel(job, spec, page)
     if show_loss and res.history:
-        with st.expander(t("common.loss_curve"), expanded=False, icon=":material/show_chart:"):
-            keys = [k for k in res.history[0] if k != "step"]
-            fig = viz.loss_curve(res.history, keys, key_names=history_labels(keys),
-                                 xlabel=t("common.live_step"))  # fmt: skip
-            figure(fig, f"{page}_loss", data=pd.DataFrame(res.history), key=f"{page}_loss")
+        with section(page, "loss", t("common.loss_curve"), icon=":material/show_chart:") as shown:
+            if shown:
+                keys = [k for k in res.history[0] if k != "step"]
+                fig = viz.loss_curve(res.history, keys, key_names=history_labels(keys),
+                                     xlabel=t("common.live_step"))  # fmt: skip
+                figure(fig, f"{page}_loss", data=pd.DataFrame(res.history), key=f"{page}_loss")
     return trained
 
 

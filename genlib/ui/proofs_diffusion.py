@@ -19,6 +19,7 @@ from genlib.runs import RunSpec, TargetSpec, Trained, cached_run
 from genlib.ui import state as ws
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
+from genlib.ui.layout import lazy_panel
 from genlib.ui.panels import derived
 from genlib.viz.bounds import bound_terms_figure
 from genlib.viz.nfe import nfe_figure
@@ -41,10 +42,10 @@ def sde_preset_nll(target: TargetSpec) -> float | None:
     return value if math.isfinite(value) else None
 
 
+@lazy_panel("bound", "bound_title", icon=":material/functions:")
 def ddpm_bound_panel(page: str, trained: Trained) -> None:
     """The bound L_T + Σ L_{t−1} + L_0 per step for σ_t² = β_t and β̃_t, its totals next to
     S(p) and the SDE preset's PF-ODE NLL on the same target."""
-    st.subheader(t(f"{page}.bound_title"))
     n = int(
         ws.select_slider(st, t(f"{page}.bound_n"), BOUND_POINTS, value=1000, key=f"{page}_bound_n")
     )
@@ -92,9 +93,9 @@ def _score_source(page: str, trained: Trained, score: str) -> str:
     return score
 
 
+@lazy_panel("nfe", "nfe_title", icon=":material/speed:")
 def ddpm_nfe_panel(page: str, trained: Trained) -> None:
     """Ancestral vs DDIM vs DPM-Solver-2 on the model's schedule: sliced W₂ vs NFE, log-log."""
-    st.subheader(t(f"{page}.nfe_title"))
     score = ws.radio(
         st, t(f"{page}.nfe_score"), ("model", "exact"), format_func=lambda v: t(f"{page}.nfe_score_{v}"),
         key=f"{page}_nfe_score", horizontal=True,
@@ -112,10 +113,10 @@ def ddpm_nfe_panel(page: str, trained: Trained) -> None:
     st.caption(t(f"{page}.nfe_caption", n=study.n))
 
 
+@lazy_panel("nfe", "nfe_title", icon=":material/speed:")
 def sde_nfe_panel(page: str, trained: Trained) -> None:
     """Every sampler of the SDE family (and DDIM, DPM-Solver-2 for VP) vs NFE, log-log, with the
     exact score or the model, by sliced W₂ or by the distance to the converged PF-ODE solution."""
-    st.subheader(t(f"{page}.nfe_title"))
     c1, c2 = st.columns(2)
     score = ws.radio(
         c1, t(f"{page}.nfe_score"), ("exact", "model"), format_func=lambda v: t(f"{page}.nfe_score_{v}"),

@@ -23,6 +23,7 @@ from genlib.ui import state as ws
 from genlib.ui.cached import log_density_grid, target_bounds
 from genlib.ui.export import figure
 from genlib.ui.i18n import t
+from genlib.ui.layout import lazy_panel
 from genlib.ui.panels import derived
 from genlib.viz import contour_trace
 from genlib.viz.gan_correction import CORRECTION_KEYS, CORRECTION_LABELS, correction_figure
@@ -36,11 +37,11 @@ def _texts(page: str) -> Callable[..., str]:
     return lambda key, **kw: t(f"{page}.{key}", **kw)
 
 
+@lazy_panel("post", "post_title", icon=":material/functions:")
 def vae_posterior_panel(page: str, trained: Trained) -> None:
     """Pick a data point; its true posterior q_θ(z|x) next to the encoder r_φ(z|x) on a latent
     grid, and log q_θ(x) = ELBO(x) + KL(r_φ ‖ q_θ(·|x)) as numbers (texts ``{page}.post_*``)."""
     T = _texts(page)
-    st.subheader(T("post_title"))
     pts = derived(trained, lv.posterior_points)
     c1, c2 = st.columns([1, 3], vertical_alignment="bottom")
     idx = ws.selectbox(
@@ -70,11 +71,11 @@ def vae_posterior_panel(page: str, trained: Trained) -> None:
     )  # fmt: skip
 
 
+@lazy_panel("corr", "corr_title", icon=":material/tune:")
 def gan_correction_panel(page: str, trained: Trained) -> None:
     """G's samples before and after discriminator rejection sampling and the Metropolis–Hastings
     correction with D ≈ log p/q_θ, SW / floor and acceptance rates (texts ``{page}.corr_*``)."""
     T = _texts(page)
-    st.subheader(T("corr_title"))
     c1, c2 = st.columns(2)
     steps = ws.select_slider(c1, T("corr_mh_steps"), lg.MH_STEPS, value=20, key=f"{page}_mh_steps")
     gamma = ws.select_slider(
@@ -101,11 +102,11 @@ def gan_correction_panel(page: str, trained: Trained) -> None:
     )  # fmt: skip
 
 
+@lazy_panel("sign", "sign_title", icon=":material/functions:")
 def rbm_sign_panel(page: str, trained: Trained) -> None:
     """Two short runs from the same initial weights — the correct update and the slide's sign as
     written — and the exact KL(p‖q_θ) of each over the steps (texts ``{page}.sign_*``)."""
     T = _texts(page)
-    st.subheader(T("sign_title"))
     if trained.model.hidden > MAX_EXACT_HIDDEN:
         st.info(T("sign_no_exact", h=MAX_EXACT_HIDDEN), icon=":material/info:")
         return

@@ -1,0 +1,125 @@
+"""Lazy sections (issue 12): the sections below a page's main figures (fields, proofs, the forward
+process, theory, the loss curve) are expanders whose content is computed and sent only while they
+are open. A visitor's first view carries none of them; opening one (a click, a link's
+``?{page}_sec_{name}=true``, or the sidebar's ``open_all``) computes and draws it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent  # (not from tests.conftest: a second import of it
+# would give this process a second GENLIB_CACHE)
+
+SHIPPED = str(ROOT / "assets" / "pretrained")  # the page at its defaults shows a shipped preset
+PAGE = "pages/ddpm.py"
+SECTION_CHARTS = {"ddpm_bound_fig", "ddpm_nfe_fig", "ddpm_forward_fig"}
+
+
+def expander_labels(at) -> list[str]:
+    return [e.label for e in at.expander]
+
+
+@pytest.fixture(scope="module")
+def closed_and_open():
+    """The DDPM page as a visitor first sees it, and with every section open (one AppTest each)."""
+    from streamlit.testing.v1 import AppTest
+
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLIB_PRETRAINED", SHIPPED)
+        for open_all in (False, True):
+            out[open_all] = _page(AppTest, open_all)
+    yield out
+    _forget_shipped()
+
+
+def _forget_shipped() -> None:
+    """Drop what the shipped presets left in the process-wide caches (e.g. the SDE preset's NLL
+    the bound panel looked up), so that later tests see their hermetic, empty pretrained folder."""
+    import streamlit as st
+
+    st.cache_data.clear()
+
+
+def _page(AppTest, open_all: bool):  # noqa: N803
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.session_state["_genlib_lang"] = "en"
+    at.session_state["open_all"] = open_all
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def shipped(monkeypatch):
+    monkeypatch.setenv("GENLIB_PRETRAINED", SHIPPED)
+    yield
+    _forget_shipped()
+
+
+def test_closed_sections_send_no_figures_and_no_equations(closed_and_open, chart_keys):
+    closed, opened = closed_and_open[False], closed_and_open[True]
+    shut, every = chart_keys(closed), chart_keys(opened)
+    assert SECTION_CHARTS <= every, every
+    assert not (SECTION_CHARTS & shut), shut
+    assert shut < every  # the main figures stay; only the sections' figures are left out
+    assert "ddpm_traj_fig" in shut and "ddpm_sched_fig" in shut
+    assert len(closed.get("latex")) == 0 < len(opened.get("latex"))  # the theory's equations
+    # every section is still there to open, closed
+    for label in ("Theory", "Samplers vs the number", "Forward diffusion", "The variational bound"):
+        assert any(label in x for x in expander_labels(closed)), expander_labels(closed)
+    assert all(not e.proto.expanded for e in closed.expander if "_sec_" in e.proto.id)
+
+
+def test_opening_one_section_computes_only_that_one(app_test, chart_keys, monkeypatch, shipped):
+    import genlib.ui.proofs_diffusion as pd_
+
+    calls = {"bound": 0, "nfe": 0}
+    real_bound, real_nfe = pd_.trained_bound_view, pd_.trained_ddpm_nfe
+
+    def counted_bound(*a, **kw):
+        calls["bound"] += 1
+        return real_bound(*a, **kw)
+
+    def counted_nfe(*a, **kw):
+        calls["nfe"] += 1
+        return real_nfe(*a, **kw)
+
+    monkeypatch.setattr(pd_, "trained_bound_view", counted_bound)
+    monkeypatch.setattr(pd_, "trained_ddpm_nfe", counted_nfe)
+    at = app_test(page=PAGE, open_all=False)
+    assert not at.exception, at.exception
+    assert calls == {"bound": 0, "nfe": 0}  # closed sections cost no server work
+    at.session_state["ddpm_sec_bound"] = True  # what a click on the expander sets
+    at.run()
+    assert not at.exception, at.exception
+    keys = chart_keys(at)
+    assert "ddpm_bound_fig" in keys and "ddpm_nfe_fig" not in keys
+    assert calls["bound"] >= 1 and calls["nfe"] == 0  # (a new function: a cache miss)
+
+
+def test_a_link_opens_a_section(app_url, chart_keys, shipped):
+    at = app_url(PAGE, {"ddpm_sec_nfe": "true"}, open_all=False)
+    assert not at.exception, at.exception
+    keys = chart_keys(at)
+    assert "ddpm_nfe_fig" in keys and "ddpm_bound_fig" not in keys
+
+
+def test_the_sidebar_toggle_opens_every_section(app_test, chart_keys, shipped):
+    at = app_test(page=PAGE, open_all=False)
+    assert not (SECTION_CHARTS & chart_keys(at))
+    at.toggle(key="open_all").set_value(True).run()
+    assert not at.exception, at.exception
+    assert SECTION_CHARTS <= chart_keys(at)
+    assert len(at.get("latex")) > 0
+
+
+@pytest.mark.parametrize("value", ["maybe", "<script>", "1" * 500])
+def test_a_hostile_section_value_falls_back_to_closed(app_url, chart_keys, shipped, value):
+    at = app_url(PAGE, {"ddpm_sec_bound": value, "open_all": value})
+    assert not at.exception, at.exception
+    assert not (SECTION_CHARTS & chart_keys(at))
