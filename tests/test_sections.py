@@ -32,15 +32,9 @@ def closed_and_open():
         for open_all in (False, True):
             out[open_all] = _page(AppTest, open_all)
     yield out
-    _forget_shipped()
+    from genlib.ui.proofs_diffusion import sde_preset_nll
 
-
-def _forget_shipped() -> None:
-    """Drop what the shipped presets left in the process-wide caches (e.g. the SDE preset's NLL
-    the bound panel looked up), so that later tests see their hermetic, empty pretrained folder."""
-    import streamlit as st
-
-    st.cache_data.clear()
+    sde_preset_nll.clear()  # the bound panel looked the shipped SDE preset up
 
 
 def _page(AppTest, open_all: bool):  # noqa: N803
@@ -57,8 +51,6 @@ def _page(AppTest, open_all: bool):  # noqa: N803
 @pytest.fixture
 def shipped(monkeypatch):
     monkeypatch.setenv("GENLIB_PRETRAINED", SHIPPED)
-    yield
-    _forget_shipped()
 
 
 def test_closed_sections_send_no_figures_and_no_equations(closed_and_open, chart_keys):

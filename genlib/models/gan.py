@@ -61,14 +61,14 @@ class GAN(GenerativeModel):
                 "k_g": 1,
             },
             train={
-                "steps": 6000,
-                "batch_size": 256,
+                "steps": 4000,
+                "batch_size": 512,
                 "lr": 1e-3,
                 "lr_decay": True,
                 "ema": 0.999,
                 "snapshot_every": 150,
             },
-            description="small MLPs, non-saturating loss, one D and one G step, EMA of G: about 15 s on one CPU thread",
+            description="small MLPs, non-saturating loss, one D and one G step on batches of 512, EMA of G: about 11 s on one CPU thread",
         ),
         "quality": Preset(
             model={

@@ -70,7 +70,7 @@ def trajectory_controls(
     page: str,
     cols: Sequence[Any] | None = None,
     *,
-    n: tuple[int, int, int] = (100, 5000, 1000),
+    n: tuple[int, int, int] = (100, 5000, 600),
     trails: int = 8,
     seed: tuple[str, str] = ("sample_seed", "seed"),
 ) -> tuple[int, int, int]:

@@ -40,9 +40,9 @@ def result_view(page: str, trained: Trained, *, height: int = 460) -> None:
 
     spec = trained.spec
     bounds = target_bounds(spec.target)
-    # the first 1500 of the samples the downloads offer (one cached sampler run for both; more
-    # points would not change the look)
-    q = sample_model(trained, EVAL_N)[:1500]
+    # the first 1000 of the samples the downloads offer (one cached sampler run for both; more
+    # points would not change the look, but cost the browser time: an SVG node each)
+    q = sample_model(trained, EVAL_N)[:1000]
     view = LiveView(samples=q, bounds=bounds)
     xs, ys, lp = log_density_grid(spec.target, 80, bounds)
     fig = live_figure(
