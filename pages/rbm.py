@@ -75,26 +75,27 @@ for col, start, steps, title in runs:
         ui.figure(fig, f"{P}_chains_{start}", data=frames)
 st.caption(T("gibbs_caption"))
 
-st.subheader(T("phases_title"))
-c1, c2 = st.columns(2)
-with c1:
-    pos, neg = ui.derived(trained, lr.trained_phases, 300, int(seed))
-    fig = rv.phases_figure(pos, neg, bounds, background=bg, labels=LABELS)
-    ui.figure(fig, f"{P}_phases", data={"positive": pos, "negative": neg})
-    st.caption(T("phases_caption", sampler=T(f"sampler_{model.sampler}")))
-with c2:
-    hist = lr.negative_history(
-        trained.result.extras
-    )  # recorded during training, kept in the result
-    if hist is not None:
-        fig = rv.chains_figure(
-            hist.particles, [str(s) for s in hist.steps], bounds, background=bg, trails=0,
-            labels={**LABELS, "chains": LABELS["negative"]}, slider_prefix=T("train_step_prefix"),
-        )  # fmt: skip
-        ui.figure(fig, f"{P}_negative_history", data=hist.particles)
-        st.caption(T("history_caption"))
-    else:
-        st.info(T("history_missing"), icon=":material/info:")
+with ui.section(P, "phases", T("phases_title"), icon=":material/compare_arrows:") as shown:
+    if shown:
+        c1, c2 = st.columns(2)
+        with c1:
+            pos, neg = ui.derived(trained, lr.trained_phases, 300, int(seed))
+            fig = rv.phases_figure(pos, neg, bounds, background=bg, labels=LABELS)
+            ui.figure(fig, f"{P}_phases", data={"positive": pos, "negative": neg})
+            st.caption(T("phases_caption", sampler=T(f"sampler_{model.sampler}")))
+        with c2:
+            hist = lr.negative_history(
+                trained.result.extras
+            )  # recorded during training, kept in the result
+            if hist is not None:
+                fig = rv.chains_figure(
+                    hist.particles, [str(s) for s in hist.steps], bounds, background=bg, trails=0,
+                    labels={**LABELS, "chains": LABELS["negative"]}, slider_prefix=T("train_step_prefix"),
+                )  # fmt: skip
+                ui.figure(fig, f"{P}_negative_history", data=hist.particles)
+                st.caption(T("history_caption"))
+            else:
+                st.info(T("history_missing"), icon=":material/info:")
 
 rep = ui.derived(trained, lr.trained_coverage)
 if rep is not None:
