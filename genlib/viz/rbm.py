@@ -153,7 +153,7 @@ def chains_figure(
     labels: Mapping[str, str] | None = None,
     slider_prefix: str = "",
     height: int = 500,
-    max_frames: int = 100,
+    max_frames: int = 60,
 ) -> go.Figure:
     """Block-Gibbs chains ``frames (F, N, 2)`` animated, with the paths of ``trails`` chains;
     long chains are thinned to ``max_frames`` evenly spaced frames (first and last kept)."""
