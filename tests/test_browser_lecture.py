@@ -134,6 +134,10 @@ def test_a_section_opens_on_click_and_from_its_link(served):
     settle(page, 1500)
     link = page.url
     assert "ddpm_sec_nfe=true" in link, link
+    section.locator("summary").click()  # and a second click closes it again
+    settle(page, 1500)
+    page.wait_for_function("() => !location.search.includes('ddpm_sec_nfe')", timeout=60_000)
+    assert section.locator(".js-plotly-plot").count() == 0
     ctx.close()
 
     fresh = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -108,6 +108,39 @@ def test_the_sidebar_toggle_opens_every_section(app_test, chart_keys, shipped):
     assert not at.exception, at.exception
     assert SECTION_CHARTS <= chart_keys(at)
     assert len(at.get("latex")) > 0
+    at.run()  # and they stay open on the next rerun
+    assert SECTION_CHARTS <= chart_keys(at)
+    at.toggle(key="open_all").set_value(False).run()  # turning it off closes them again
+    assert not at.exception, at.exception
+    assert not (SECTION_CHARTS & chart_keys(at))
+
+
+def _relabelled_section():
+    import streamlit as st
+
+    from genlib.ui.layout import section
+
+    title = "Field" if st.session_state.get("lang") != "ja" else "場"  # the label changes
+    with section("pg", "field", title) as shown:
+        st.markdown(f"shown={shown}")
+
+
+def test_an_open_section_stays_open_when_its_label_changes():
+    """Streamlit derives an expander's element id from its label too: a new language (or a label
+    with a count) would draw a new, closed expander; ``section`` pins the state to its key."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_relabelled_section, default_timeout=30)
+    at.run()
+    assert [m.value for m in at.markdown] == ["shown=False"]
+    at.session_state["pg_sec_field"] = True  # a click
+    at.run()
+    assert [m.value for m in at.markdown] == ["shown=True"]
+    at.session_state["lang"] = "ja"
+    at.run()
+    assert at.expander[0].label == "場" and [m.value for m in at.markdown] == ["shown=True"]
+    at.run()
+    assert [m.value for m in at.markdown] == ["shown=True"]
 
 
 @pytest.mark.parametrize("value", ["maybe", "<script>", "1" * 500])

@@ -63,6 +63,7 @@ SECTIONS: dict[str, str] = {
 }
 PRESENT_KEY = "present"  # widget key = URL query parameter
 OPEN_ALL_KEY = "open_all"  # widget key = URL query parameter: every section starts open
+SECTION_KEYS = "_genlib_section_keys"  # session: the section keys this session has drawn
 LANG_WIDGET_KEY = "_genlib_lang_widget"
 PAGE_STATE_KEY = "_genlib_page"
 SHELL_KEY = "_genlib_shell_rendered"
@@ -152,7 +153,7 @@ def open_all() -> bool:
     try:  # the toggle, or a link's value before the toggle has taken it (turning it off drops it)
         if st.session_state.get(OPEN_ALL_KEY):
             return True
-        return st.query_params.get(OPEN_ALL_KEY, "").lower() in ("1", "true")
+        return st.query_params.get(OPEN_ALL_KEY, "").lower() == "true"
     except Exception:  # outside a script run
         return False
 
@@ -160,8 +161,19 @@ def open_all() -> bool:
 def open_all_toggle() -> None:
     """The sidebar toggle that opens every section of a page (URL-bound: a link can open them)."""
     st.sidebar.toggle(
-        t("common.open_all"), key=OPEN_ALL_KEY, help=t("common.open_all_help"), bind="query-params"
+        t("common.open_all"),
+        key=OPEN_ALL_KEY,
+        help=t("common.open_all_help"),
+        bind="query-params",
+        on_change=_open_all_changed,
     )
+
+
+def _open_all_changed() -> None:
+    """The toggle opens (or closes) at once every section this session has drawn."""
+    value = bool(st.session_state.get(OPEN_ALL_KEY))
+    for key in st.session_state.get(SECTION_KEYS, ()):
+        st.session_state[key] = value
 
 
 @contextlib.contextmanager
@@ -175,9 +187,15 @@ def section(page: str, name: str, title: str, *, icon: str | None = None) -> Ite
             if shown:
                 ...
     """
-    box = st.expander(
-        title, expanded=open_all(), key=f"{page}_sec_{name}", bind="query-params", icon=icon
-    )
+    key = f"{page}_sec_{name}"
+    st.session_state.setdefault(SECTION_KEYS, set()).add(key)
+    if key in st.session_state:
+        # pinned: Streamlit derives the element's id from the label too, so a new language (or a
+        # label with a count) would otherwise draw a new, closed expander
+        st.session_state[key] = st.session_state[key]
+    elif open_all():
+        st.session_state[key] = True
+    box = st.expander(title, expanded=False, key=key, bind="query-params", icon=icon)
     with box:
         yield bool(box.open)
 
