@@ -19,6 +19,7 @@ from genlib.models.base import HasLogProb
 from genlib.runs import EVAL_N, Trained, evaluate
 from genlib.ui.export import csv_button, figure
 from genlib.ui.i18n import t
+from genlib.ui.layout import lazy_panel
 
 __all__ = [
     "derived",
@@ -84,6 +85,7 @@ def _model_log_density(rid: str, _trained: Trained, bounds: tuple, res: int) -> 
         return model.log_prob(x).detach().cpu().numpy()  # (res*res,)
 
 
+@lazy_panel("likelihood", "lik_title", icon=":material/grid_on:")
 def likelihood_panel(page_key: str, trained: Trained, bounds: tuple, name: str) -> None:
     """The model's exact log-density on a grid next to the target's, and their ratio (models
     with ``log_prob``). Texts: ``{page_key}.lik_title/lik_res/lik_computing/lik_exact/lik_model/
@@ -91,7 +93,6 @@ def likelihood_panel(page_key: str, trained: Trained, bounds: tuple, name: str) 
     from genlib.ui.cached import log_density_grid
     from genlib.viz.sde import likelihood_figure
 
-    st.subheader(t(f"{page_key}.lik_title"))
     res = int(
         st.select_slider(t(f"{page_key}.lik_res"), [24, 32, 40, 48, 64], 40, key=f"{page_key}_lres")
     )
