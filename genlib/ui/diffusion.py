@@ -24,7 +24,7 @@ from genlib.ui import state as ws
 from genlib.ui.cached import forward_process, log_density_grid
 from genlib.ui.export import csv_button, figure, gif_button
 from genlib.ui.i18n import t
-from genlib.ui.layout import lazy_panel, section
+from genlib.ui.layout import lazy_panel
 from genlib.ui.panels import derived, field_panel
 from genlib.viz.diffusion_forward import forward_diffusion_figure
 
@@ -177,16 +177,14 @@ def forward_figure(fd: ForwardDiffusion) -> Any:
     )
 
 
+@lazy_panel("forward", "forward_title", icon=":material/blur_on:")
 def forward_expander(page: str, trained: Trained) -> None:
-    """An expander with the forward process the model reverses (its schedule or σ range) on the
+    """A section with the forward process the model reverses (its schedule or σ range) on the
     same target (texts ``{page}.forward_title``, ``{page}.forward_caption``)."""
-    with section(page, "forward", t(f"{page}.forward_title"), icon=":material/blur_on:") as shown:
-        if not shown:
-            return
-        fd = forward_process(trained.spec.target, forward_config_for(trained.model))
-        name = f"{page}_{trained.spec.target.name}_forward"
-        figure(forward_figure(fd), name, data=viz.frame_table(fd.xs, fd.labels), key=f"{page}_forward_fig")  # fmt: skip
-        st.caption(t(f"{page}.forward_caption"))
+    fd = forward_process(trained.spec.target, forward_config_for(trained.model))
+    name = f"{page}_{trained.spec.target.name}_forward"
+    figure(forward_figure(fd), name, data=viz.frame_table(fd.xs, fd.labels), key=f"{page}_forward_fig")  # fmt: skip
+    st.caption(t(f"{page}.forward_caption"))
 
 
 def alpha_bar_badge(where: Any, page: str, value: float) -> None:

@@ -350,7 +350,9 @@ def theory(page_key: str) -> None:
     if not blocks:
         return
     with section(page_key, "theory", t("common.theory"), icon=":material/menu_book:") as shown:
-        for block in (blocks if isinstance(blocks, list) else [blocks]) if shown else []:
+        if not shown:
+            return
+        for block in blocks if isinstance(blocks, list) else [blocks]:
             if isinstance(block, str):
                 st.markdown(block)
             elif isinstance(block, dict):
