@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_util import CHROMIUM, served_app
+from tests.browser_util import served_app
 
 pytestmark = pytest.mark.browser
 
@@ -31,8 +31,6 @@ MODEL_PAGES = {
 
 @pytest.fixture(scope="module")
 def served(genlib_cache):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
     with served_app(
         {"GENLIB_PRETRAINED": str(ROOT / "assets" / "pretrained")}, "browser-lecture-server.log"
     ) as (url, browser):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_util import CHROMIUM, served_app
+from tests.browser_util import served_app
 
 pytestmark = pytest.mark.browser
 
@@ -24,8 +24,6 @@ BUSY = "server is busy"
 
 @pytest.fixture(scope="module")
 def served(genlib_cache):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
     with served_app(ENV, "browser-live-server.log") as (url, browser):
         yield url, browser
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.browser_util import CHROMIUM, served_app
+from tests.browser_util import served_app
 from tests.test_browser_live import body, click_train, set_form, settle, wait_text
 
 pytestmark = pytest.mark.browser
@@ -28,8 +28,6 @@ SECOND_TAB = "already have 1 training"
 
 @pytest.fixture(scope="module")
 def served(genlib_cache):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium (/usr/bin/chromium) is not installed")
     with served_app(ENV, "browser-queue-server.log") as (url, browser):
         yield url, browser
 
